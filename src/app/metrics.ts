@@ -1,0 +1,78 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Database } from '../db/database.js';
+import type { RedisClient } from '../cache/redis.js';
+
+/** Label used for requests that matched no route, so raw URLs never become labels. */
+export const UNMATCHED_ROUTE = '<unmatched>';
+
+export interface AppMetrics {
+  registry: Registry;
+  httpRequestsTotal: Counter<'method' | 'route' | 'status'>;
+  httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
+  rateLimitDecisions: Counter<'decision'>;
+  rateLimitFailOpen: Counter;
+  cacheLookups: Counter<'cache' | 'result'>;
+}
+
+export function createAppMetrics(deps: { db: Database; redis: RedisClient }): AppMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const httpRequestsTotal = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const httpRequestDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration in seconds, by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const rateLimitDecisions = new Counter({
+    name: 'pulse_rate_limit_decisions_total',
+    help: 'Rate limiter decisions (allowed, blocked, failed_open)',
+    labelNames: ['decision'] as const,
+    registers: [registry],
+  });
+  const rateLimitFailOpen = new Counter({
+    name: 'pulse_rate_limit_fail_open_total',
+    help: 'Requests let through because the rate limiter could not reach Redis',
+    registers: [registry],
+  });
+  const cacheLookups = new Counter({
+    name: 'pulse_cache_lookups_total',
+    help: 'Cache lookups by cache and result (hit, miss, error)',
+    labelNames: ['cache', 'result'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'pulse_redis_up',
+    help: '1 when this worker\'s Redis client is connected and ready',
+    registers: [registry],
+    aggregator: 'min',
+    collect() {
+      this.set(deps.redis.isReady ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'pulse_db_pool_connections',
+    help: 'knex (tarn) pool connections by state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const pool = deps.db.client.pool as
+        | { numUsed(): number; numFree(): number; numPendingAcquires(): number; numPendingCreates(): number }
+        | undefined;
+      if (!pool) return;
+      this.set({ state: 'used' }, pool.numUsed());
+      this.set({ state: 'free' }, pool.numFree());
+      this.set({ state: 'pending_acquire' }, pool.numPendingAcquires());
+      this.set({ state: 'pending_create' }, pool.numPendingCreates());
+    },
+  });
+
+  return { registry, httpRequestsTotal, httpRequestDuration, rateLimitDecisions, rateLimitFailOpen, cacheLookups };
+}

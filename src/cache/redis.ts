@@ -1,0 +1,53 @@
+import { createClient } from 'redis';
+import type { Logger } from '../shared/logger.js';
+
+export type RedisClient = ReturnType<typeof createClient>;
+
+/**
+ * A node-redis client that fails fast while Redis is away (no offline queue, so callers
+ * fall back instead of waiting) and reconnects on its own with capped backoff.
+ */
+export function createRedis(url: string, log: Logger): RedisClient {
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 2000,
+      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000),
+    },
+  });
+  let lastErrorLog = 0;
+  client.on('error', (error: Error) => {
+    // Reconnect attempts raise an error each; one line every 5 s is enough.
+    const now = Date.now();
+    if (now - lastErrorLog > 5000) {
+      lastErrorLog = now;
+      log.warn({ err: { message: error.message } }, 'redis error');
+    }
+  });
+  return client;
+}
+
+export async function pingRedis(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (!client.isReady) return false;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('redis ping timed out')), timeoutMs);
+    });
+    return (await Promise.race([client.ping(), timeout])) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Closes the client whatever state it is in; never throws. */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  try {
+    if (client.isOpen) await client.close();
+  } catch {
+    client.destroy();
+  }
+}

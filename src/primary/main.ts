@@ -1,0 +1,101 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runMigrations } from '../db/migrations-runner.js';
+import { loadConfigOrExit, usesDevelopmentJwtSecret } from '../shared/config.js';
+import { createLogger, redactUrl } from '../shared/logger.js';
+import { createAdminServer } from './admin-server.js';
+import { computeHealth } from './health.js';
+import { MetricsCollector } from './metrics-collector.js';
+import { installSignalHandlers } from './signals.js';
+import { Supervisor } from './supervisor.js';
+import { createSupervisorMetrics } from './supervisor-metrics.js';
+
+const WORKER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workers/http-worker.js');
+const METRICS_WORKER_TIMEOUT_MS = 1000;
+
+const config = loadConfigOrExit();
+const log = createLogger('primary', config.logLevel);
+log.info(
+  {
+    workers: config.workers,
+    port: config.port,
+    adminPort: config.adminPort,
+    database: redactUrl(config.databaseUrl),
+    redis: redactUrl(config.redisUrl),
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+  },
+  'starting primary',
+);
+if (usesDevelopmentJwtSecret(config)) log.warn('JWT_SECRET is not set: using the development secret (never do this in production)');
+
+try {
+  const migration = await runMigrations(config.databaseUrl);
+  if (migration.createdDatabase) log.info('database created');
+  log.info({ applied: migration.applied }, migration.applied.length ? 'migrations applied' : 'database schema up to date');
+} catch (error) {
+  log.fatal({ err: { message: (error as Error).message, code: (error as { code?: string }).code } }, 'cannot migrate the database; not starting');
+  process.exit(1);
+}
+
+const metrics = createSupervisorMetrics();
+const supervisor = new Supervisor(config, log, metrics, WORKER_ENTRY);
+const collector = new MetricsCollector(supervisor, metrics, METRICS_WORKER_TIMEOUT_MS);
+let draining = false;
+
+function currentHealth() {
+  const answer = computeHealth({
+    workers: supervisor.workers.values(),
+    expected: supervisor.expected,
+    draining,
+    // Reports arrive every interval; three missed ones mean the worker is not answering.
+    staleAfterMs: Math.max(3 * config.healthReportIntervalMs, 2000),
+  });
+  metrics.healthy.set(answer.httpStatus === 200 ? 1 : 0);
+  metrics.dependencyUp.set({ dependency: 'database' }, answer.body.database === 'connected' ? 1 : 0);
+  metrics.dependencyUp.set({ dependency: 'redis' }, answer.body.redis === 'connected' ? 1 : 0);
+  return answer;
+}
+
+supervisor.on('worker-message', (worker, message) => {
+  if (message.type === 'health-request') {
+    supervisor.send(worker, { type: 'health-response', requestId: message.requestId, answer: currentHealth() });
+  }
+});
+supervisor.on('all-ready', () => {
+  // pm2 (fork mode, wait_ready) waits for this message before it considers the app online.
+  if (process.send) process.send('ready');
+});
+
+const admin = createAdminServer(
+  {
+    health: currentHealth,
+    ready: () => !draining && supervisor.readyWorkers().length > 0,
+    metrics: () => {
+      currentHealth();
+      return collector.scrape();
+    },
+  },
+  log,
+);
+await new Promise<void>((resolve) => {
+  admin.once('error', (error) => {
+    log.fatal({ err: error, adminHost: config.adminHost, adminPort: config.adminPort }, 'cannot start the admin server');
+    process.exit(1);
+  });
+  admin.listen(config.adminPort, config.adminHost, resolve);
+});
+log.info({ adminHost: config.adminHost, adminPort: config.adminPort }, 'admin server listening');
+
+supervisor.start(config.workers);
+
+installSignalHandlers({
+  log,
+  supervisor,
+  onDrainStart: () => {
+    draining = true;
+  },
+  closeAdmin: () => new Promise<void>((resolve) => {
+    admin.close(() => resolve());
+    admin.closeAllConnections();
+  }),
+});

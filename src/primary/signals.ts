@@ -1,0 +1,54 @@
+import type { Logger } from '../shared/logger.js';
+import type { Supervisor } from './supervisor.js';
+
+export interface SignalDeps {
+  log: Logger;
+  supervisor: Supervisor;
+  onDrainStart: () => void;
+  closeAdmin: () => Promise<void>;
+}
+
+/**
+ * SIGTERM/SIGINT: coordinated shutdown (a second one forces exit). SIGHUP: rolling
+ * restart. SIGTTIN/SIGTTOU: one worker more or fewer.
+ */
+export function installSignalHandlers({ log, supervisor, onDrainStart, closeAdmin }: SignalDeps): void {
+  let shutdownStarted = false;
+
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (shutdownStarted) {
+      log.warn({ signal }, 'second signal during shutdown: killing workers and exiting now');
+      supervisor.killAll();
+      process.exit(130);
+    }
+    shutdownStarted = true;
+    onDrainStart();
+    log.info({ signal, workers: supervisor.workers.size }, 'shutdown started');
+    const result = await supervisor.shutdown();
+    await closeAdmin();
+    if (result.clean) {
+      log.info({ durationMs: result.durationMs }, 'shutdown complete: every worker drained');
+      process.exit(0);
+    }
+    for (const problem of result.problems) log.error({ problem }, 'shutdown was not clean');
+    log.error({ durationMs: result.durationMs, problems: result.problems.length }, 'shutdown finished with problems');
+    process.exit(1);
+  };
+
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGHUP', () => {
+    if (shutdownStarted) return;
+    supervisor
+      .rollingRestart((line) => log.info(line))
+      .catch((error: Error) => log.warn({ err: { message: error.message } }, 'rolling restart refused'));
+  });
+  const scaleBy = (delta: number) => {
+    if (shutdownStarted) return;
+    supervisor
+      .scale(Math.max(1, supervisor.expected + delta))
+      .catch((error: Error) => log.warn({ err: { message: error.message } }, 'scaling refused'));
+  };
+  process.on('SIGTTIN', () => scaleBy(1));
+  process.on('SIGTTOU', () => scaleBy(-1));
+}

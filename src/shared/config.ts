@@ -1,0 +1,157 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Exit code for bad configuration (sysexits EX_CONFIG). */
+export const EXIT_CONFIG = 78;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly reason: string,
+  ) {
+    super(`invalid configuration: ${variable} ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const DEV_JWT_SECRET = 'pulse-development-secret-change-me';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function urlWithProtocols(protocols: string[]) {
+  return z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+}
+
+const envSchema = z.object({
+  NODE_ENV: z.string().default('development'),
+  PORT: port.default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  ADMIN_PORT: port.default(9464),
+  ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
+  WORKERS: positiveInt.max(256).optional(),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.max(600_000).default(5000),
+  DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/pulse'),
+  DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
+  REDIS_URL: urlWithProtocols(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_KEY_PREFIX: z.string().default(''),
+  JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  LOG_LEVEL: logLevel.default('info'),
+  PING_MESSAGE: z.string().default('pong'),
+  TRUST_PROXY: bool.default(false),
+  RATE_LIMIT_MAX: positiveInt.default(100),
+  RATE_LIMIT_WINDOW_MS: positiveInt.default(60_000),
+  HEALTH_REPORT_INTERVAL_MS: positiveInt.max(60_000).default(1000),
+  WORKER_HEARTBEAT_TIMEOUT_MS: positiveInt.default(10_000),
+  WORKER_READY_TIMEOUT_MS: positiveInt.default(30_000),
+  MAX_WORKER_MEMORY_MB: positiveInt.optional(),
+  MAX_REQUESTS_PER_WORKER: positiveInt.optional(),
+  CONTROL_SOCKET: z.string().min(1).optional(),
+});
+
+export interface Config {
+  nodeEnv: string;
+  port: number;
+  host: string;
+  adminPort: number;
+  adminHost: string;
+  workers: number;
+  shutdownTimeoutMs: number;
+  databaseUrl: string;
+  databasePoolMax: number;
+  redisUrl: string;
+  redisKeyPrefix: string;
+  jwtSecret: string;
+  logLevel: z.infer<typeof logLevel>;
+  pingMessage: string;
+  trustProxy: boolean;
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  healthReportIntervalMs: number;
+  workerHeartbeatTimeoutMs: number;
+  workerReadyTimeoutMs: number;
+  maxWorkerMemoryMb: number | undefined;
+  maxRequestsPerWorker: number | undefined;
+  controlSocket: string;
+}
+
+/** Names of every environment variable Pulse reads (documented in README). */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape);
+
+/**
+ * Parses and validates the environment once. Empty strings count as unset so that
+ * `FOO=` in an EnvironmentFile means "default", not "invalid".
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of CONFIG_VARIABLES) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = envSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    const shown = variable === 'JWT_SECRET' || variable.endsWith('_URL') ? '' : ` (got ${JSON.stringify(input[variable])})`;
+    throw new ConfigError(variable, `${issue.message}${shown}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.JWT_SECRET) {
+    throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production');
+  }
+  return {
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    adminPort: e.ADMIN_PORT,
+    adminHost: e.ADMIN_HOST,
+    workers: e.WORKERS ?? os.availableParallelism(),
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    jwtSecret: e.JWT_SECRET ?? DEV_JWT_SECRET,
+    logLevel: e.LOG_LEVEL,
+    pingMessage: e.PING_MESSAGE,
+    trustProxy: e.TRUST_PROXY,
+    rateLimitMax: e.RATE_LIMIT_MAX,
+    rateLimitWindowMs: e.RATE_LIMIT_WINDOW_MS,
+    healthReportIntervalMs: e.HEALTH_REPORT_INTERVAL_MS,
+    workerHeartbeatTimeoutMs: e.WORKER_HEARTBEAT_TIMEOUT_MS,
+    workerReadyTimeoutMs: e.WORKER_READY_TIMEOUT_MS,
+    maxWorkerMemoryMb: e.MAX_WORKER_MEMORY_MB,
+    maxRequestsPerWorker: e.MAX_REQUESTS_PER_WORKER,
+    controlSocket: path.resolve(e.CONTROL_SOCKET ?? 'var/pulse.sock'),
+  };
+}
+
+export function usesDevelopmentJwtSecret(config: Config): boolean {
+  return config.jwtSecret === DEV_JWT_SECRET;
+}
+
+/** Loads config or prints one line naming the variable and exits 78. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`pulse: ${error.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,46 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pingDatabase, type Database } from '../db/database.js';
+import { pingRedis, type RedisClient } from '../cache/redis.js';
+import type { WorkerHealthReport } from '../shared/ipc-protocol.js';
+
+const PING_TIMEOUT_MS = 500;
+
+/**
+ * Measures this worker's own health: dependencies pinged with short timeouts, event
+ * loop lag over the last interval, in-flight requests, memory.
+ */
+export class HealthProbe {
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly db: Database,
+    private readonly redis: RedisClient,
+    private readonly counters: { inflight: number; requestsServed: number },
+  ) {
+    this.loopDelay.enable();
+  }
+
+  async measure(): Promise<WorkerHealthReport> {
+    const [database, redis] = await Promise.all([
+      pingDatabase(this.db, PING_TIMEOUT_MS),
+      pingRedis(this.redis, PING_TIMEOUT_MS),
+    ]);
+    // The histogram's max minus the sampling resolution is how late timers fired.
+    const lagMs = Math.max(0, this.loopDelay.max / 1e6 - 10);
+    this.loopDelay.reset();
+    return {
+      database: database ? 'connected' : 'disconnected',
+      redis: redis ? 'connected' : 'disconnected',
+      eventLoopLagMs: Math.round(lagMs * 10) / 10,
+      inflight: this.counters.inflight,
+      rssBytes: process.memoryUsage.rss(),
+      uptimeS: Math.round((Date.now() - this.startedAt) / 100) / 10,
+      requestsServed: this.counters.requestsServed,
+    };
+  }
+
+  stop(): void {
+    this.loopDelay.disable();
+  }
+}

@@ -1,0 +1,206 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { uniqueDatabaseUrl, uniqueRedisPrefix, TEST_REDIS_URL } from './databases.js';
+import { freePort } from './ports.js';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const PRIMARY_ENTRY = path.join(PROJECT_ROOT, 'dist/src/primary/main.js');
+
+export interface LogLine {
+  level: number;
+  pid: number;
+  role: string;
+  msg: string;
+  [key: string]: unknown;
+}
+
+const running = new Set<PulseProcess>();
+
+export interface StartOptions {
+  workers?: number;
+  env?: Record<string, string>;
+  /** Start the primary in its own process group (so a test can signal the whole group). */
+  detached?: boolean;
+  /** Wait until /health answers 200 (default true). */
+  waitHealthy?: boolean;
+}
+
+/** The real compiled service as a child process, with its logs parsed as they arrive. */
+export class PulseProcess {
+  readonly logs: LogLine[] = [];
+  readonly stderr: string[] = [];
+  private readonly exitPromise: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+
+  constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+    readonly adminPort: number,
+    readonly env: Record<string, string>,
+  ) {
+    let buffer = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.stderr.push(line);
+        }
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString()));
+    this.exitPromise = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exited = { code, signal };
+        running.delete(this);
+        resolve(this.exited);
+      });
+    });
+    running.add(this);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get adminUrl(): string {
+    return `http://127.0.0.1:${this.adminPort}`;
+  }
+
+  waitExit(timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return Promise.race([
+      this.exitPromise,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`pulse did not exit within ${timeoutMs} ms; logs:\n${this.tail()}`)), timeoutMs).unref(),
+      ),
+    ]);
+  }
+
+  /** Resolves with the first log line (existing or future) matching the predicate. */
+  async waitForLog(predicate: (line: LogLine) => boolean, timeoutMs = 15_000, from = 0): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.logs.slice(from).find(predicate);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`log line not seen within ${timeoutMs} ms; logs:\n${this.tail()}`);
+      if (this.exited) throw new Error(`pulse exited (${JSON.stringify(this.exited)}) before the log line; logs:\n${this.tail()}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  /** Pids of the current workers from the supervisor's own report. */
+  async workerPids(): Promise<number[]> {
+    const res = await fetch(`${this.adminUrl}/health`);
+    const body = (await res.json()) as { details: { pid: number; status: string }[] };
+    return body.details.map((d) => d.pid);
+  }
+
+  async waitHealthy(timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      if (this.exited) throw new Error(`pulse exited early (${JSON.stringify(this.exited)}):\n${this.tail()}`);
+      try {
+        const res = await fetch(`${this.adminUrl}/health`);
+        last = await res.text();
+        if (res.status === 200) return;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`pulse not healthy within ${timeoutMs} ms (last: ${last}); logs:\n${this.tail()}`);
+  }
+
+  tail(lines = 40): string {
+    return [...this.logs.slice(-lines).map((l) => JSON.stringify(l)), ...this.stderr.slice(-10)].join('\n');
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Graceful stop, then SIGKILL of the whole group if anything is left. */
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    this.signal('SIGTERM');
+    try {
+      await this.waitExit(15_000);
+    } catch {
+      killTree(this);
+    }
+  }
+}
+
+function killTree(proc: PulseProcess): void {
+  try {
+    process.kill(-proc.pid, 'SIGKILL');
+  } catch {
+    try {
+      proc.child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export async function startPulse(options: StartOptions = {}): Promise<PulseProcess> {
+  const [port, adminPort] = await Promise.all([freePort(), freePort()]);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-test-'));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ADMIN_PORT: String(adminPort),
+    ADMIN_HOST: '127.0.0.1',
+    WORKERS: String(options.workers ?? 2),
+    DATABASE_URL: uniqueDatabaseUrl(),
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: uniqueRedisPrefix(),
+    JWT_SECRET: 'test-secret-that-is-long-enough',
+    LOG_LEVEL: 'info',
+    CONTROL_SOCKET: path.join(tmp, 'pulse.sock'),
+    ...options.env,
+  };
+  // Detached: the primary leads its own process group, so the after hook can kill the
+  // whole tree, and a test can signal the group like a terminal's Ctrl+C does.
+  const child = spawn(process.execPath, [PRIMARY_ENTRY], {
+    cwd: PROJECT_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const proc = new PulseProcess(child, port, adminPort, env);
+  if (options.waitHealthy ?? true) await proc.waitHealthy();
+  return proc;
+}
+
+/** Kills every process started by startPulse that is still running (root after hook). */
+export async function killAllPulse(): Promise<void> {
+  for (const proc of [...running]) {
+    killTree(proc);
+    await proc.waitExit(5000).catch(() => undefined);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
