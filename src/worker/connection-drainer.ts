@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { DrainSummary } from '../shared/ipc-protocol.js';
 
 /**
@@ -7,8 +7,16 @@ import type { DrainSummary } from '../shared/ipc-protocol.js';
  * answer what is in flight, close keep-alive sockets as soon as they go idle, and cut
  * whatever is left at the deadline.
  */
+/**
+ * A keep-alive socket is closed during a drain only once it has been idle this long:
+ * a client that just got a response may be writing its next request on it right now
+ * (closing then would reset that request). Busy sockets get `Connection: close` instead.
+ */
+const IDLE_GRACE_MS = 250;
+
 export class ConnectionDrainer {
   private readonly activeRequests = new Map<Socket, number>();
+  private readonly idleSince = new Map<Socket, number>();
   private readonly inflightResponses = new Set<ServerResponse>();
   private draining = false;
   private served = 0;
@@ -16,7 +24,11 @@ export class ConnectionDrainer {
   constructor(private readonly server: Server) {
     server.on('connection', (socket: Socket) => {
       this.activeRequests.set(socket, 0);
-      socket.once('close', () => this.activeRequests.delete(socket));
+      this.idleSince.set(socket, Date.now());
+      socket.once('close', () => {
+        this.activeRequests.delete(socket);
+        this.idleSince.delete(socket);
+      });
       // A connection handed over just as the drain began: nothing was asked on it yet.
       if (this.draining) setImmediate(() => this.closeIfIdle(socket));
     });
@@ -39,11 +51,12 @@ export class ConnectionDrainer {
     this.activeRequests.set(socket, (this.activeRequests.get(socket) ?? 0) + 1);
     this.inflightResponses.add(res);
     if (this.draining) res.setHeader('Connection', 'close');
+    res.once('finish', () => (this.served += 1));
     res.once('close', () => {
       this.inflightResponses.delete(res);
-      this.served += 1;
       const remaining = (this.activeRequests.get(socket) ?? 1) - 1;
       if (this.activeRequests.has(socket)) this.activeRequests.set(socket, remaining);
+      if (remaining === 0 && this.idleSince.has(socket)) this.idleSince.set(socket, Date.now());
       if (this.draining) this.closeIfIdle(socket);
     });
   }
@@ -53,6 +66,11 @@ export class ConnectionDrainer {
     // Responses during the drain carry Connection: close, so Node is already ending the
     // socket after the last byte; end() covers a response whose headers left before the drain.
     if (socket.writableEnded) return;
+    const idleFor = Date.now() - (this.idleSince.get(socket) ?? 0);
+    if (idleFor < IDLE_GRACE_MS) {
+      setTimeout(() => this.closeIfIdle(socket), IDLE_GRACE_MS - idleFor).unref();
+      return;
+    }
     if (socket.bytesWritten > 0) socket.end();
     else socket.destroy();
   }
@@ -70,7 +88,9 @@ export class ConnectionDrainer {
     }
     const closed = new Promise<void>((resolve) => {
       try {
-        this.server.close(() => resolve());
+        // net.Server's close, not http.Server's: the latter also destroys every idle
+        // keep-alive socket at once, racing clients that are writing their next request.
+        net.Server.prototype.close.call(this.server, () => resolve());
       } catch {
         resolve();
       }

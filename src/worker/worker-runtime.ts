@@ -25,7 +25,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'>
 async function waitUntil(check: () => Promise<boolean>, log: Logger, what: string): Promise<void> {
   let delay = 100;
   for (let attempt = 1; !(await check()); attempt += 1) {
-    if (attempt === 1 || attempt % 10 === 0) log.warn({ attempt }, `waiting for ${what}`);
+    if (attempt % 10 === 3) log.warn({ attempt }, `waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, 2000);
   }
@@ -66,7 +66,7 @@ export async function runWorker(config: Config): Promise<void> {
       void channel.send({ type: 'drain-started', reason, inflight: drainer.inflight });
       const summary = await drainer.drain(config.shutdownTimeoutMs);
       const logDrain = summary.cut > 0 ? log.warn.bind(log) : log.info.bind(log);
-      logDrain({ ...summary }, summary.cut > 0 ? 'drain deadline reached, connections cut' : 'drain finished');
+      logDrain({ ...summary, requestsServed: drainer.requestsServed }, summary.cut > 0 ? 'drain deadline reached, connections cut' : 'drain finished');
       probe.stop();
       const [dbClosed, redisClosed] = await Promise.all([
         withTimeout(db.destroy(), POOL_CLOSE_TIMEOUT_MS),

@@ -1,0 +1,126 @@
+import { expect } from 'chai';
+import { startPulse, isAlive, type PulseProcess } from '../support/pulse-process.js';
+import { SlowRequest, tryConnect } from '../support/raw-http.js';
+import { sleep, waitFor } from '../support/wait.js';
+
+const registerBody = (tag: string) => JSON.stringify({ email: `${tag}-${Date.now()}@example.com`, password: 'secret-password' });
+
+async function inflightOnWorkers(pulse: PulseProcess): Promise<number> {
+  const res = await fetch(`${pulse.adminUrl}/health`);
+  const body = (await res.json()) as { details: { inflight: number | null }[] };
+  return body.details.reduce((sum, d) => sum + (d.inflight ?? 0), 0);
+}
+
+describe('coordinated graceful shutdown (end to end)', function () {
+  this.timeout(40_000);
+  let pulse: PulseProcess | undefined;
+  afterEach(async () => {
+    await pulse?.stop();
+    pulse = undefined;
+  });
+
+  it('completes a request in flight at SIGTERM, refuses new connections, exits 0 within the budget', async () => {
+    const shutdownTimeoutMs = 3000;
+    pulse = await startPulse({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), RATE_LIMIT_MAX: '100000' } });
+    const body = registerBody('inflight');
+    const slow = new SlowRequest(pulse.port, 'POST', '/register', body);
+    await slow.connected();
+    slow.sendPart(10);
+    await waitFor(async () => (await inflightOnWorkers(pulse!)) >= 1, 'the slow request to be in flight');
+
+    const signalledAt = Date.now();
+    pulse.signal('SIGTERM');
+    await pulse.waitForLog((l) => l.msg === 'shutdown started');
+    await waitFor(() => pulse!.logs.filter((l) => l.msg === 'drain started').length === 2, 'both workers to start draining');
+    await waitFor(async () => (await tryConnect(pulse!.port)) === 'ECONNREFUSED', 'new connections to be refused', 1000, 20);
+
+    await sleep(300);
+    slow.sendRest(10);
+    const response = await slow.response();
+    expect(response).to.not.have.property('cut');
+    const { status, headers, body: text } = response as { status: number; headers: Record<string, string>; body: string };
+    expect(status).to.equal(201);
+    expect(headers.connection).to.equal('close');
+    expect(JSON.parse(text)).to.include({ success: true, message: 'User registered successfully' });
+
+    const exit = await pulse.waitExit(shutdownTimeoutMs + 1000);
+    expect(exit.code).to.equal(0);
+    expect(Date.now() - signalledAt).to.be.below(shutdownTimeoutMs + 1000);
+    expect(pulse.logs.filter((l) => l.msg === 'pools closed')).to.have.length(2);
+    expect(pulse.logs.some((l) => l.msg === 'shutdown complete: every worker drained')).to.equal(true);
+  });
+
+  it('cuts a request still in flight at SHUTDOWN_TIMEOUT_MS, still closes pools, and does not hang', async () => {
+    const shutdownTimeoutMs = 1000;
+    pulse = await startPulse({ workers: 1, env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), RATE_LIMIT_MAX: '100000' } });
+    const slow = new SlowRequest(pulse.port, 'POST', '/register', registerBody('stuck'));
+    await slow.connected();
+    slow.sendPart(5);
+    await waitFor(async () => (await inflightOnWorkers(pulse!)) >= 1, 'the stuck request to be in flight');
+
+    const signalledAt = Date.now();
+    pulse.signal('SIGTERM');
+    const outcome = await slow.done;
+    expect(outcome).to.deep.equal({ cut: true });
+    const cutAfter = Date.now() - signalledAt;
+    expect(cutAfter).to.be.at.least(shutdownTimeoutMs - 50);
+
+    const exit = await pulse.waitExit(shutdownTimeoutMs + 4000);
+    expect(exit.code).to.equal(1, 'a shutdown that cut a request is not clean');
+    const cutLog = pulse.logs.find((l) => l.msg === 'drain deadline reached, connections cut');
+    expect(cutLog).to.include({ cut: 1 });
+    expect(pulse.logs.find((l) => l.msg === 'pools closed')).to.include({ database: 'closed', redis: 'closed' });
+    const problem = pulse.logs.find((l) => l.msg === 'shutdown was not clean');
+    expect(String(problem?.problem)).to.match(/worker 1 \(pid \d+\) cut 1 request/);
+  });
+
+  it('SIGINT to the whole process group (Ctrl+C) drains as gracefully as SIGTERM', async () => {
+    pulse = await startPulse({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '3000', RATE_LIMIT_MAX: '100000' } });
+    const slow = new SlowRequest(pulse.port, 'POST', '/register', registerBody('ctrl-c'));
+    await slow.connected();
+    slow.sendPart(10);
+    await waitFor(async () => (await inflightOnWorkers(pulse!)) >= 1, 'the slow request to be in flight');
+
+    process.kill(-pulse.pid, 'SIGINT');
+    await waitFor(() => pulse!.logs.filter((l) => l.msg === 'drain started').length === 2, 'both workers to drain');
+    slow.sendRest(10);
+    const response = (await slow.response()) as { status: number };
+    expect(response.status).to.equal(201);
+    const exit = await pulse.waitExit(4000);
+    expect(exit.code).to.equal(0);
+    expect(pulse.logs.some((l) => l.msg === 'second signal during shutdown: killing workers and exiting now')).to.equal(false);
+    expect(pulse.logs.some((l) => l.msg === 'shutdown complete: every worker drained')).to.equal(true);
+  });
+
+  it('a second SIGTERM during the drain forces an immediate exit', async () => {
+    pulse = await startPulse({ workers: 1, env: { SHUTDOWN_TIMEOUT_MS: '20000', RATE_LIMIT_MAX: '100000' } });
+    const slow = new SlowRequest(pulse.port, 'POST', '/register', registerBody('forced'));
+    await slow.connected();
+    slow.sendPart(5);
+    await waitFor(async () => (await inflightOnWorkers(pulse!)) >= 1, 'the request to be in flight');
+    const [workerPid] = await pulse.workerPids();
+    pulse.signal('SIGTERM');
+    await pulse.waitForLog((l) => l.msg === 'drain started');
+    pulse.signal('SIGTERM');
+    const exit = await pulse.waitExit(2000);
+    expect(exit.code).to.not.equal(0);
+    await waitFor(() => !isAlive(workerPid!), 'the worker to be killed', 2000);
+  });
+});
+
+describe('the primary dies', function () {
+  this.timeout(30_000);
+  let pulse: PulseProcess | undefined;
+  after(async () => pulse?.stop());
+
+  it('kill -9 of the primary leaves no worker behind after SHUTDOWN_TIMEOUT_MS + 1 s', async () => {
+    const shutdownTimeoutMs = 2000;
+    pulse = await startPulse({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs) } });
+    const pids = await pulse.workerPids();
+    expect(pids).to.have.length(2);
+    process.kill(pulse.pid, 'SIGKILL');
+    await sleep(shutdownTimeoutMs + 1000);
+    for (const pid of pids) expect(isAlive(pid), `worker ${pid} still alive`).to.equal(false);
+    expect(pulse.logs.filter((l) => l.msg === 'drain started' && l.reason === 'primary gone')).to.have.length(2);
+  });
+});
