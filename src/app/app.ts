@@ -1,19 +1,35 @@
 import Koa from 'koa';
 import Router from '@koa/router';
+import { EntryCountCache } from '../cache/entry-count-cache.js';
+import { EntriesRepository } from '../db/entries-repository.js';
+import { StatsRepository } from '../db/stats-repository.js';
+import { UsersRepository } from '../db/users-repository.js';
+import { authenticate } from './authenticate.js';
 import type { AppDeps } from './context.js';
+import { EntryService } from './entry-service.js';
 import { errorEnvelope } from './errors.js';
 import { requestMetrics } from './request-metrics.js';
+import { routeFallbacks } from './route-fallbacks.js';
+import { authRoutes } from './routes/auth.js';
+import { entryRoutes } from './routes/entries.js';
 import { healthRoutes } from './routes/health.js';
 import { pingRoutes } from './routes/ping.js';
+import { statsRoutes } from './routes/stats.js';
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.trustProxy });
   app.silent = true;
   app.on('error', (error: Error) => deps.log.debug({ err: error }, 'koa error'));
 
-  const router = new Router();
+  // No OPTIONS: like the original, every method a path does not serve gets the 405 envelope.
+  const router = new Router({ methods: ['HEAD', 'GET', 'PUT', 'PATCH', 'POST', 'DELETE'] });
   healthRoutes(router, deps);
   pingRoutes(router, deps);
+  const requireUser = authenticate(deps.config.jwtSecret);
+  const entryCounts = new EntryCountCache(deps.redis, deps.config.redisKeyPrefix, deps.metrics);
+  authRoutes(router, new UsersRepository(deps.db), deps.config.jwtSecret);
+  entryRoutes(router, requireUser, new EntryService(new EntriesRepository(deps.db), entryCounts));
+  statsRoutes(router, requireUser, new StatsRepository(deps.db));
 
   app.use(requestMetrics(deps.metrics));
   app.use(async (ctx, next) => {
@@ -21,6 +37,7 @@ export function createApp(deps: AppDeps): Koa {
     await next();
   });
   app.use(errorEnvelope());
+  app.use(routeFallbacks());
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
