@@ -1,0 +1,39 @@
+import os from 'node:os';
+import { expect } from 'chai';
+import { ConfigError, loadConfig } from '../../src/shared/config.js';
+
+describe('loadConfig', () => {
+  it('has sensible defaults', () => {
+    const config = loadConfig({});
+    expect(config).to.include({
+      port: 8080,
+      host: '0.0.0.0',
+      adminPort: 9464,
+      adminHost: '127.0.0.1',
+      shutdownTimeoutMs: 5000,
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/pulse',
+      redisUrl: 'redis://127.0.0.1:6379',
+      rateLimitMax: 100,
+      rateLimitWindowMs: 60_000,
+      workerHeartbeatTimeoutMs: 10_000,
+      trustProxy: false,
+      logLevel: 'info',
+    });
+    expect(config.workers).to.equal(os.availableParallelism());
+    expect(config.controlSocket).to.match(/\/var\/pulse\.sock$/);
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ PORT: '', WORKERS: '' }).port).to.equal(8080);
+  });
+
+  it('parses numbers and booleans', () => {
+    const config = loadConfig({ PORT: '0', WORKERS: '3', TRUST_PROXY: 'true', SHUTDOWN_TIMEOUT_MS: '250' });
+    expect(config).to.include({ port: 0, workers: 3, trustProxy: true, shutdownTimeoutMs: 250 });
+  });
+
+  it('names the variable in its error', () => {
+    expect(() => loadConfig({ WORKERS: 'many' })).to.throw(ConfigError, /^invalid configuration: WORKERS /);
+    expect(() => loadConfig({ RATE_LIMIT_MAX: '1.5' })).to.throw(ConfigError, /RATE_LIMIT_MAX/);
+  });
+});
