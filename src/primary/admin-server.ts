@@ -1,10 +1,10 @@
 import http from 'node:http';
 import type { HealthAnswer } from '../shared/ipc-protocol.js';
 import type { Logger } from '../shared/logger.js';
+import { isReady } from './health.js';
 
 export interface AdminHandlers {
   health: () => HealthAnswer;
-  ready: () => boolean;
   metrics: () => Promise<{ contentType: string; body: string }>;
 }
 
@@ -30,7 +30,7 @@ export function createAdminServer(handlers: AdminHandlers, log: Logger): http.Se
       case '/health/live':
         return sendJson(res, 200, { status: 'alive' });
       case '/health/ready': {
-        const ready = handlers.ready();
+        const ready = isReady(handlers.health());
         return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
       }
       case '/metrics':

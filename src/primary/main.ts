@@ -4,11 +4,11 @@ import { runMigrations } from '../db/migrations-runner.js';
 import { loadConfigOrExit, usesDevelopmentJwtSecret } from '../shared/config.js';
 import { createLogger, redactUrl } from '../shared/logger.js';
 import { createAdminServer } from './admin-server.js';
-import { computeHealth } from './health.js';
+import { computeHealth, staleAfterMs } from './health.js';
 import { MetricsCollector } from './metrics-collector.js';
 import { installSignalHandlers } from './signals.js';
 import { Supervisor } from './supervisor.js';
-import { createSupervisorMetrics } from './supervisor-metrics.js';
+import { createSupervisorMetrics, recordHealth } from './supervisor-metrics.js';
 
 const WORKER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workers/http-worker.js');
 const METRICS_WORKER_TIMEOUT_MS = 1000;
@@ -47,12 +47,9 @@ function currentHealth() {
     workers: supervisor.workers.values(),
     expected: supervisor.expected,
     draining,
-    // Reports arrive every interval; three missed ones mean the worker is not answering.
-    staleAfterMs: Math.max(3 * config.healthReportIntervalMs, 2000),
+    staleAfterMs: staleAfterMs(config.healthReportIntervalMs),
   });
-  metrics.healthy.set(answer.httpStatus === 200 ? 1 : 0);
-  metrics.dependencyUp.set({ dependency: 'database' }, answer.body.database === 'connected' ? 1 : 0);
-  metrics.dependencyUp.set({ dependency: 'redis' }, answer.body.redis === 'connected' ? 1 : 0);
+  recordHealth(metrics, answer);
   return answer;
 }
 
@@ -69,7 +66,6 @@ supervisor.on('all-ready', () => {
 const admin = createAdminServer(
   {
     health: currentHealth,
-    ready: () => !draining && supervisor.readyWorkers().length > 0,
     metrics: () => {
       currentHealth();
       return collector.scrape();

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { HealthAnswer } from '../shared/ipc-protocol.js';
 
 export type RestartReason = 'crash' | 'hung' | 'memory' | 'max_requests' | 'rolling' | 'startup_timeout';
 
@@ -32,6 +33,11 @@ export function createSupervisorMetrics() {
       labelNames: ['dependency'] as const,
       registers: [registry],
     }),
+    workersUnresponsive: new Gauge({
+      name: 'pulse_workers_unresponsive',
+      help: 'Ready workers whose health report is overdue (blocked event loop, stopped process)',
+      registers: [registry],
+    }),
     healthy: new Gauge({ name: 'pulse_healthy', help: '1 when /health answers 200', registers: [registry] }),
     metricsScrapeMisses: new Counter({
       name: 'pulse_metrics_scrape_worker_misses_total',
@@ -39,10 +45,21 @@ export function createSupervisorMetrics() {
       registers: [registry],
     }),
   };
+  // Every series exists from the start, so that rate() and alerts see the first increment.
   for (const reason of ['crash', 'hung', 'memory', 'max_requests', 'rolling', 'startup_timeout'] satisfies RestartReason[]) {
     m.workerRestarts.inc({ reason }, 0);
   }
+  for (const result of ['succeeded', 'failed']) m.rollingRestarts.inc({ result }, 0);
   return m;
 }
 
 export type SupervisorMetrics = ReturnType<typeof createSupervisorMetrics>;
+
+/** Exports the health just computed, so Prometheus sees what load balancers see. */
+export function recordHealth(metrics: SupervisorMetrics, answer: HealthAnswer): void {
+  const { body } = answer;
+  metrics.healthy.set(answer.httpStatus === 200 ? 1 : 0);
+  metrics.dependencyUp.set({ dependency: 'database' }, body.database === 'connected' ? 1 : 0);
+  metrics.dependencyUp.set({ dependency: 'redis' }, body.redis === 'connected' ? 1 : 0);
+  metrics.workersUnresponsive.set(body.details.filter((detail) => detail.status === 'unresponsive').length);
+}

@@ -19,6 +19,9 @@ export const WorkerExit = {
   drainTimedOut: 75,
 } as const;
 
+/** Each worker's Postgres and Redis pings are bounded by this, so a report is late by at most this much. */
+export const HEALTH_PING_TIMEOUT_MS = 500;
+
 export interface WorkerHealthReport {
   database: DependencyStatus;
   redis: DependencyStatus;
@@ -38,7 +41,6 @@ export interface HealthWorkerDetail {
   uptime_s: number;
   event_loop_lag_ms: number | null;
   inflight: number | null;
-  rss_bytes: number | null;
   last_report_age_ms: number | null;
 }
 

@@ -1,9 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pingDatabase, type Database } from '../db/database.js';
 import { pingRedis, type RedisClient } from '../cache/redis.js';
-import type { WorkerHealthReport } from '../shared/ipc-protocol.js';
-
-const PING_TIMEOUT_MS = 500;
+import { HEALTH_PING_TIMEOUT_MS, type WorkerHealthReport } from '../shared/ipc-protocol.js';
 
 /**
  * Measures this worker's own health: dependencies pinged with short timeouts, event
@@ -23,8 +21,8 @@ export class HealthProbe {
 
   async measure(): Promise<WorkerHealthReport> {
     const [database, redis] = await Promise.all([
-      pingDatabase(this.db, PING_TIMEOUT_MS),
-      pingRedis(this.redis, PING_TIMEOUT_MS),
+      pingDatabase(this.db, HEALTH_PING_TIMEOUT_MS),
+      pingRedis(this.redis, HEALTH_PING_TIMEOUT_MS),
     ]);
     // The histogram's max minus the sampling resolution is how late timers fired.
     const lagMs = Math.max(0, this.loopDelay.max / 1e6 - 10);
