@@ -1,20 +1,32 @@
 import type { Context, Next } from 'koa';
 import { UNMATCHED_ROUTE, type AppMetrics } from './metrics.js';
 
+/** The status Koa answers for an error that escapes the middleware chain. */
+function statusOfEscapedError(error: unknown): number {
+  const { status, statusCode } = (error ?? {}) as { status?: unknown; statusCode?: unknown };
+  const candidate = status ?? statusCode;
+  return typeof candidate === 'number' && candidate >= 400 && candidate < 600 ? candidate : 500;
+}
+
 /** Counts and times every request by route pattern (never the raw URL). */
 export function requestMetrics(metrics: AppMetrics) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const stopTimer = metrics.httpRequestDuration.startTimer();
-    try {
-      await next();
-    } finally {
+    const record = (status: number) => {
       const labels = {
         method: ctx.method,
         route: (ctx._matchedRoute as string | undefined) ?? UNMATCHED_ROUTE,
-        status: String(ctx.status),
+        status: String(status),
       };
       metrics.httpRequestsTotal.inc(labels);
       stopTimer(labels);
+    };
+    try {
+      await next();
+    } catch (error) {
+      record(statusOfEscapedError(error));
+      throw error;
     }
+    record(ctx.status);
   };
 }

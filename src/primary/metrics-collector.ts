@@ -1,11 +1,19 @@
 import { AggregatorRegistry, Registry } from 'prom-client';
-import type { MetricsSnapshot } from '../shared/ipc-protocol.js';
-import type { ManagedWorker, Supervisor } from './supervisor.js';
+import type { MetricsSnapshot, PrimaryMessageBody } from '../shared/ipc-protocol.js';
+import { RetiredMetrics } from './retired-metrics.js';
+import type { ManagedWorker, SupervisorEvents } from './supervisor.js';
 import type { SupervisorMetrics } from './supervisor-metrics.js';
 
-/** Only metrics that must never go down are carried for workers that are gone. */
-function monotonicPart(snapshot: MetricsSnapshot): MetricsSnapshot {
-  return snapshot.filter((metric) => ['counter', 'histogram'].includes(String(metric.type)));
+/** What the collector needs from the supervisor (a narrow seam, so it can be tested alone). */
+export interface WorkerSource {
+  readonly workers: ReadonlyMap<number, ManagedWorker>;
+  send(worker: ManagedWorker, body: PrimaryMessageBody): void;
+  on<E extends keyof SupervisorEvents>(event: E, listener: (...args: SupervisorEvents[E]) => void): unknown;
+}
+
+interface PendingRequest {
+  workerId: number;
+  resolve: (snapshot: MetricsSnapshot | undefined) => void;
 }
 
 /**
@@ -16,42 +24,46 @@ function monotonicPart(snapshot: MetricsSnapshot): MetricsSnapshot {
  */
 export class MetricsCollector {
   private nextRequestId = 1;
-  private readonly pending = new Map<number, (snapshot: MetricsSnapshot) => void>();
+  private readonly pending = new Map<number, PendingRequest>();
   private readonly lastSnapshots = new Map<number, MetricsSnapshot>();
-  private retired: MetricsSnapshot = [];
+  private readonly retired = new RetiredMetrics();
 
   constructor(
-    private readonly supervisor: Supervisor,
-    private readonly supervisorMetrics: SupervisorMetrics,
+    private readonly supervisor: WorkerSource,
+    private readonly supervisorMetrics: Pick<SupervisorMetrics, 'registry' | 'metricsScrapeMisses'>,
     private readonly workerTimeoutMs: number,
   ) {
     supervisor.on('worker-message', (_worker, message) => {
       if (message.type !== 'metrics-response') return;
-      this.pending.get(message.requestId)?.(message.metrics);
-      this.pending.delete(message.requestId);
+      this.pending.get(message.requestId)?.resolve(message.metrics);
     });
-    supervisor.on('worker-gone', (worker) => void this.carry(worker));
+    supervisor.on('worker-gone', (worker) => this.retire(worker));
   }
 
-  private async carry(worker: ManagedWorker): Promise<void> {
+  /**
+   * A drained worker sent its final counts; a crashed or killed one is carried with
+   * what was last scraped from it, which is exactly what Prometheus last saw.
+   */
+  private retire(worker: ManagedWorker): void {
     const snapshot = worker.finalMetrics ?? this.lastSnapshots.get(worker.id);
     this.lastSnapshots.delete(worker.id);
-    if (!snapshot) return;
-    const merged = AggregatorRegistry.aggregate([this.retired, monotonicPart(snapshot)]);
-    this.retired = (await merged.getMetricsAsJSON()) as MetricsSnapshot;
+    if (snapshot) this.retired.add(snapshot);
+    // A scrape waiting on this worker need not wait for its timeout.
+    for (const request of this.pending.values()) {
+      if (request.workerId === worker.id) request.resolve(undefined);
+    }
   }
 
   private requestSnapshot(worker: ManagedWorker): Promise<MetricsSnapshot | undefined> {
     const requestId = this.nextRequestId++;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(requestId);
-        resolve(undefined);
-      }, this.workerTimeoutMs);
-      this.pending.set(requestId, (snapshot) => {
+      const timer = setTimeout(() => finish(undefined), this.workerTimeoutMs);
+      const finish = (snapshot: MetricsSnapshot | undefined) => {
         clearTimeout(timer);
+        this.pending.delete(requestId);
         resolve(snapshot);
-      });
+      };
+      this.pending.set(requestId, { workerId: worker.id, resolve: finish });
       this.supervisor.send(worker, { type: 'metrics-request', requestId });
     });
   }
@@ -61,19 +73,20 @@ export class MetricsCollector {
     const answers = await Promise.all(workers.map((worker) => this.requestSnapshot(worker)));
     const snapshots: MetricsSnapshot[] = [];
     workers.forEach((worker, index) => {
-      const answer = answers[index];
-      // A worker that left during the scrape is already part of `retired`.
+      // A worker that left during the scrape is already counted in `retired`.
       if (!this.supervisor.workers.has(worker.id)) return;
+      const answer = answers[index];
       if (answer) {
         this.lastSnapshots.set(worker.id, answer);
         snapshots.push(answer);
-      } else {
-        this.supervisorMetrics.metricsScrapeMisses.inc();
-        const last = this.lastSnapshots.get(worker.id);
-        if (last) snapshots.push(last);
+        return;
       }
+      this.supervisorMetrics.metricsScrapeMisses.inc();
+      const last = this.lastSnapshots.get(worker.id);
+      if (last) snapshots.push(last);
     });
-    const workersRegistry = AggregatorRegistry.aggregate<typeof Registry.PROMETHEUS_CONTENT_TYPE>([...snapshots, this.retired]);
+    snapshots.push(this.retired.snapshot());
+    const workersRegistry = AggregatorRegistry.aggregate<typeof Registry.PROMETHEUS_CONTENT_TYPE>(snapshots);
     const combined = Registry.merge([workersRegistry, this.supervisorMetrics.registry]);
     return { contentType: combined.contentType, body: await combined.metrics() };
   }
