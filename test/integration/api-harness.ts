@@ -100,8 +100,7 @@ export async function startApi(options: HarnessOptions): Promise<ApiHarness> {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await db.destroy();
-      if (options.redisDown) redis.destroy();
-      else await closeRedis(redis);
+      await closeRedis(redis);
     },
   };
 }

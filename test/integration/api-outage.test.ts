@@ -1,0 +1,84 @@
+import { expect } from 'chai';
+import { signUp, startApi, TcpProxy, type ApiHarness } from './api-harness.js';
+
+const UNAVAILABLE = { success: false, message: 'Service temporarily unavailable' };
+
+describe('journal API: dependency outages', function () {
+  describe('database cut (TCP proxy closed)', () => {
+    let api: ApiHarness;
+    let proxy: TcpProxy;
+    let token: string;
+    let entryId: number;
+
+    before(async () => {
+      proxy = new TcpProxy(5432);
+      const port = await proxy.start();
+      api = await startApi({
+        label: 'api_db_cut',
+        appDatabaseUrl: (direct) => {
+          const url = new URL(direct);
+          url.port = String(port);
+          return url.toString();
+        },
+      });
+      ({ token } = await signUp(api, 'outage@example.com'));
+      entryId = (await api.request('POST', '/entries', { token, body: { text: 't', mood: 5, category: 'c' } })).json.id;
+      expect((await api.request('GET', '/entries', { token })).status).to.equal(200);
+      await proxy.cut();
+    });
+    after(async () => {
+      await proxy?.cut().catch(() => undefined);
+      await api?.close();
+    });
+
+    it('answers 503 "Service temporarily unavailable" instead of an empty list', async () => {
+      for (const query of ['', '?cursor=', '?category=c']) {
+        const res = await api.request('GET', `/entries${query}`, { token });
+        expect(res.status, query).to.equal(503);
+        expect(res.json).to.deep.equal(UNAVAILABLE);
+      }
+    });
+
+    it('answers 503 for every database-backed route', async () => {
+      const calls: Array<[string, string, unknown?]> = [
+        ['POST', '/entries', { text: 't', mood: 5, category: 'c' }],
+        ['GET', `/entries/${entryId}`],
+        ['PATCH', `/entries/${entryId}`, { text: 't', mood: 5, category: 'c' }],
+        ['DELETE', `/entries?id=${entryId}`],
+        ['GET', '/stats'],
+        ['POST', '/login', { email: 'outage@example.com', password: 'secret123' }],
+        ['POST', '/register', { email: 'new@example.com', password: 'secret123' }],
+      ];
+      for (const [method, path, body] of calls) {
+        const res = await api.request(method, path, { token, body });
+        expect(res.status, `${method} ${path}`).to.equal(503);
+        expect(res.json).to.deep.equal(UNAVAILABLE);
+      }
+    });
+
+    it('keeps answering what needs no database, and still validates first', async () => {
+      expect((await api.request('GET', '/ping')).status).to.equal(200);
+      expect((await api.request('POST', '/entries', { token, body: { text: '' } })).status).to.equal(400);
+      expect((await api.request('GET', '/entries')).status).to.equal(401);
+    });
+  });
+
+  describe('Redis unreachable', () => {
+    let api: ApiHarness;
+    before(async () => {
+      api = await startApi({ label: 'api_redis_down', redisDown: true });
+    });
+    after(async () => api?.close());
+
+    it('serves the whole API from the database alone', async () => {
+      const { token } = await signUp(api);
+      const created = await api.request('POST', '/entries', { token, body: { text: 't', mood: 5, category: 'c' } });
+      expect(created.status).to.equal(201);
+      const listed = await api.request('GET', '/entries', { token });
+      expect(listed.status).to.equal(200);
+      expect(listed.json.total).to.equal(1);
+      expect((await api.request('DELETE', `/entries/${created.json.id}`, { token })).status).to.equal(200);
+      expect((await api.request('GET', '/entries', { token })).json.total).to.equal(0);
+    });
+  });
+});
