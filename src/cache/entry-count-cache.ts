@@ -1,0 +1,154 @@
+import type { AppMetrics } from '../app/metrics.js';
+import { withDeadline } from '../shared/deadline.js';
+import { LuaScript } from './lua-script.js';
+import type { RedisClient } from './redis.js';
+
+/** Past this, a Redis call is abandoned: the database can answer instead. */
+const REDIS_DEADLINE_MS = 250;
+const RETRY_WHILE_CONNECTED_MS = 1000;
+
+/**
+ * After a write, no count is stored for that user for this long. A reader that counted
+ * before the write committed reaches set() after the write's invalidate() at the
+ * earliest; the fence keeps its stale count out unless its count query and the hop to
+ * set() took longer than this, far beyond any healthy query.
+ */
+const WRITE_FENCE_MS = 10_000;
+
+/** KEYS: count, fence. ARGV: count, TTL in seconds. Replies 1 when stored, 0 when fenced. */
+const STORE_UNLESS_FENCED = new LuaScript(
+  `
+  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+  `,
+  2,
+);
+
+export interface EntryCountCacheOptions {
+  writeFenceMs?: number;
+  deadlineMs?: number;
+}
+
+/**
+ * Each user's entry count in Redis (`<prefix>count:user:<id>`, TTL 60 s), shared by all
+ * workers. Redis trouble never fails nor holds a request: a lookup becomes a miss and a
+ * store is skipped (both counted in pulse_cache_lookups_total).
+ *
+ * A read after a successful write must see the write, from any worker:
+ * - invalidate() deletes the count and sets a short write fence in one transaction, and
+ *   set() stores only while no fence exists, so a count taken before the write cannot
+ *   land after the invalidation (see WRITE_FENCE_MS);
+ * - when an invalidation fails (Redis away), the count may still be cached: this worker
+ *   stops using and storing that user's count and retries the invalidation on that
+ *   user's next lookup and when Redis is back.
+ */
+export class EntryCountCache {
+  private readonly writeFenceMs: number;
+  private readonly deadlineMs: number;
+  /** userId -> number of its latest failed invalidation attempt. */
+  private readonly unconfirmedInvalidations = new Map<number, number>();
+  private invalidationAttempts = 0;
+  private retryScheduled = false;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keyPrefix: string,
+    private readonly metrics: AppMetrics,
+    private readonly ttlSeconds = 60,
+    options: EntryCountCacheOptions = {},
+  ) {
+    this.writeFenceMs = options.writeFenceMs ?? WRITE_FENCE_MS;
+    this.deadlineMs = options.deadlineMs ?? REDIS_DEADLINE_MS;
+  }
+
+  /** The cached count, or undefined on a miss or when Redis cannot answer. */
+  async get(userId: number): Promise<number | undefined> {
+    if (this.unconfirmedInvalidations.has(userId)) {
+      this.countLookup((await this.tryInvalidate(userId)) ? 'miss' : 'error');
+      return undefined;
+    }
+    try {
+      const value = await this.bounded(this.redis.get(this.countKey(userId)), 'GET');
+      const count = value !== null && /^\d+$/.test(value) ? Number(value) : undefined;
+      const hit = count !== undefined && Number.isSafeInteger(count);
+      this.countLookup(hit ? 'hit' : 'miss');
+      return hit ? count : undefined;
+    } catch {
+      this.countLookup('error');
+      return undefined;
+    }
+  }
+
+  /** Stores a count just taken from the database, unless a write fenced it off. Never throws. */
+  async set(userId: number, count: number): Promise<void> {
+    if (this.unconfirmedInvalidations.has(userId)) return;
+    try {
+      await this.bounded(
+        STORE_UNLESS_FENCED.run(this.redis, [this.countKey(userId), this.fenceKey(userId)], [count, this.ttlSeconds]),
+        'store count',
+      );
+    } catch {
+      this.countLookup('write_error');
+    }
+  }
+
+  /** Call after every committed write of the user's entries. Never throws. */
+  async invalidate(userId: number): Promise<void> {
+    if (!(await this.tryInvalidate(userId))) this.scheduleRetry();
+  }
+
+  private async tryInvalidate(userId: number): Promise<boolean> {
+    this.invalidationAttempts += 1;
+    const attempt = this.invalidationAttempts;
+    try {
+      // One transaction: no set() can land between the fence and the delete.
+      const transaction = this.redis
+        .multi()
+        .set(this.fenceKey(userId), '1', { PX: this.writeFenceMs })
+        .del(this.countKey(userId));
+      await this.bounded(transaction.exec(), 'invalidate count');
+      // Only an attempt that started after the latest failed one covers that failure's write.
+      if ((this.unconfirmedInvalidations.get(userId) ?? 0) < attempt) this.unconfirmedInvalidations.delete(userId);
+      return true;
+    } catch {
+      this.countLookup('write_error');
+      this.unconfirmedInvalidations.set(userId, Math.max(attempt, this.unconfirmedInvalidations.get(userId) ?? 0));
+      return false;
+    }
+  }
+
+  /** Retries when Redis is back, or soon if it stayed connected (a slow or loading Redis). */
+  private scheduleRetry(): void {
+    if (this.retryScheduled) return;
+    this.retryScheduled = true;
+    const retry = () => {
+      this.retryScheduled = false;
+      void this.retryUnconfirmedInvalidations();
+    };
+    if (this.redis.isReady) setTimeout(retry, RETRY_WHILE_CONNECTED_MS).unref();
+    else this.redis.once('ready', retry);
+  }
+
+  private async retryUnconfirmedInvalidations(): Promise<void> {
+    for (const userId of [...this.unconfirmedInvalidations.keys()]) {
+      if (!(await this.tryInvalidate(userId))) return this.scheduleRetry();
+    }
+  }
+
+  private bounded<T>(operation: Promise<T>, what: string): Promise<T> {
+    return withDeadline(operation, this.deadlineMs, `redis ${what}`);
+  }
+
+  private countLookup(result: 'hit' | 'miss' | 'error' | 'write_error'): void {
+    this.metrics.cacheLookups.inc({ cache: 'entry_count', result });
+  }
+
+  private countKey(userId: number): string {
+    return `${this.keyPrefix}count:user:${userId}`;
+  }
+
+  private fenceKey(userId: number): string {
+    return `${this.keyPrefix}count-fence:user:${userId}`;
+  }
+}

@@ -1,0 +1,190 @@
+import { expect } from 'chai';
+import { createAppMetrics, type AppMetrics } from '../../src/app/metrics.js';
+import { EntryCountCache } from '../../src/cache/entry-count-cache.js';
+import { closeRedis, createRedis, type RedisClient } from '../../src/cache/redis.js';
+import { createDatabase, type Database } from '../../src/db/database.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { POSTGRES_ADMIN_URL, TEST_REDIS_URL, uniqueRedisPrefix } from '../support/databases.js';
+import { RedisServerProcess } from '../support/redis-server.js';
+import { waitFor } from '../support/wait.js';
+
+const log = createLogger('test', 'silent');
+
+describe('entry count cache (Redis, shared by workers)', function () {
+  const clients: RedisClient[] = [];
+  let db: Database;
+  let prefix: string;
+
+  const connect = async (url = TEST_REDIS_URL) => {
+    const client = createRedis(url, log);
+    clients.push(client);
+    await client.connect();
+    return client;
+  };
+  const metricsFor = (redis: RedisClient) => createAppMetrics({ db, redis });
+  const lookups = async (metrics: AppMetrics) => {
+    const counts: Record<string, number> = {};
+    for (const v of (await metrics.cacheLookups.get()).values) {
+      expect(v.labels.cache).to.equal('entry_count');
+      counts[String(v.labels.result)] = v.value;
+    }
+    return counts;
+  };
+
+  before(() => {
+    // Only the metrics' pool gauge refers to it; never queried.
+    db = createDatabase(POSTGRES_ADMIN_URL, 1);
+  });
+  beforeEach(() => {
+    prefix = uniqueRedisPrefix('count');
+  });
+  afterEach(async () => {
+    for (const client of clients.splice(0)) await closeRedis(client);
+  });
+  after(async () => {
+    await db.destroy();
+  });
+
+  it('misses, then stores under <prefix>count:user:<id> for 60 s, then hits', async () => {
+    const redis = await connect();
+    const metrics = metricsFor(redis);
+    const cache = new EntryCountCache(redis, prefix, metrics);
+    expect(await cache.get(42)).to.equal(undefined);
+    await cache.set(42, 7);
+    expect(await cache.get(42)).to.equal(7);
+    expect(await redis.get(`${prefix}count:user:42`)).to.equal('7');
+    expect(await redis.ttl(`${prefix}count:user:42`)).to.be.within(1, 60);
+    expect(await lookups(metrics)).to.deep.equal({ miss: 1, hit: 1 });
+  });
+
+  it('an invalidation by one worker is seen by every other', async () => {
+    const [redisA, redisB] = [await connect(), await connect()];
+    const workerA = new EntryCountCache(redisA, prefix, metricsFor(redisA));
+    const workerB = new EntryCountCache(redisB, prefix, metricsFor(redisB));
+    await workerA.set(1, 3);
+    expect(await workerB.get(1)).to.equal(3);
+    await workerB.invalidate(1);
+    expect(await workerA.get(1)).to.equal(undefined);
+  });
+
+  it('a count taken before a write never lands after the write invalidated it', async () => {
+    const [redisA, redisB] = [await connect(), await connect()];
+    const reader = new EntryCountCache(redisA, prefix, metricsFor(redisA), 60, { writeFenceMs: 400 });
+    const writer = new EntryCountCache(redisB, prefix, metricsFor(redisB), 60, { writeFenceMs: 400 });
+
+    // Reader: miss, counts 3 rows in the database...
+    expect(await reader.get(5)).to.equal(undefined);
+    const countedBeforeWrite = 3;
+    // ...meanwhile a writer commits a 4th row and invalidates...
+    await writer.invalidate(5);
+    // ...then the reader stores what it counted: refused, it predates the write.
+    await reader.set(5, countedBeforeWrite);
+    expect(await reader.get(5)).to.equal(undefined);
+    expect(await writer.get(5)).to.equal(undefined);
+
+    // Once the write fence is gone, counts are cached again.
+    await waitFor(async () => (await redisA.exists(`${prefix}count-fence:user:5`)) === 0, 'the fence to expire', 5000, 25);
+    await reader.set(5, 4);
+    expect(await writer.get(5)).to.equal(4);
+  });
+
+  it('a count stored just before an invalidation is dropped by it', async () => {
+    const redis = await connect();
+    const cache = new EntryCountCache(redis, prefix, metricsFor(redis));
+    await cache.set(9, 1);
+    await cache.invalidate(9);
+    expect(await cache.get(9)).to.equal(undefined);
+    expect(await redis.exists(`${prefix}count:user:9`)).to.equal(0);
+  });
+
+  it('takes a value that is not a count for a miss', async () => {
+    const redis = await connect();
+    const metrics = metricsFor(redis);
+    const cache = new EntryCountCache(redis, prefix, metrics);
+    for (const junk of ['abc', '-1', '1.5', '']) {
+      await redis.set(`${prefix}count:user:3`, junk);
+      expect(await cache.get(3), junk).to.equal(undefined);
+    }
+    expect(await lookups(metrics)).to.deep.equal({ miss: 4 });
+  });
+
+  it('never throws when its Redis client is not connected: misses and skipped writes, counted', async () => {
+    const redis = createRedis(TEST_REDIS_URL, log);
+    const metrics = metricsFor(redis);
+    const cache = new EntryCountCache(redis, prefix, metrics);
+    expect(await cache.get(1)).to.equal(undefined);
+    await cache.set(1, 2);
+    await cache.invalidate(1);
+    // The failed invalidation is redone first on the next lookup (which fails again).
+    expect(await cache.get(1)).to.equal(undefined);
+    expect(await lookups(metrics)).to.deep.equal({ error: 2, write_error: 3 });
+  });
+
+  describe('with its own redis-server', function () {
+    this.timeout(30_000);
+    let server: RedisServerProcess;
+
+    beforeEach(async () => {
+      server = await RedisServerProcess.start();
+    });
+    afterEach(async () => {
+      for (const client of clients.splice(0)) await closeRedis(client);
+      await server.close();
+    });
+
+    it('falls back while Redis is killed and caches again once it is back on the same port', async () => {
+      const redis = await connect(server.url);
+      const metrics = metricsFor(redis);
+      const cache = new EntryCountCache(redis, prefix, metrics);
+      await cache.set(1, 10);
+      await server.kill();
+      await waitFor(() => !redis.isReady, 'the client to notice');
+      expect(await cache.get(1)).to.equal(undefined);
+      await cache.set(1, 11);
+
+      await server.restart();
+      await waitFor(() => redis.isReady, 'the client to reconnect');
+      expect(await cache.get(1)).to.equal(undefined); // nothing persisted
+      await cache.set(1, 12);
+      expect(await cache.get(1)).to.equal(12);
+      expect(await lookups(metrics)).to.deep.equal({ error: 1, write_error: 1, miss: 1, hit: 1 });
+    });
+
+    it('does not wait on a frozen Redis beyond its short deadline', async () => {
+      const redis = await connect(server.url);
+      const metrics = metricsFor(redis);
+      const cache = new EntryCountCache(redis, prefix, metrics);
+      await cache.set(1, 10);
+      server.freeze();
+      try {
+        // A hang here would end in mocha's timeout; the deadline is 250 ms.
+        expect(await cache.get(1)).to.equal(undefined);
+        await cache.set(1, 11);
+      } finally {
+        server.unfreeze();
+      }
+      expect(await lookups(metrics)).to.deep.equal({ error: 1, write_error: 1 });
+    });
+
+    it('redoes an invalidation that failed while Redis was away, before its stale count is used', async () => {
+      const redis = await connect(server.url);
+      const cache = new EntryCountCache(redis, prefix, metricsFor(redis));
+      await cache.set(7, 5);
+      await cache.set(8, 1); // never invalidated: shows that the data came back
+      await server.shutdownSaving();
+      await waitFor(() => !redis.isReady, 'the client to notice');
+
+      await cache.invalidate(7); // the entry was written, the count is now stale
+      expect(await cache.get(7)).to.equal(undefined);
+
+      await server.restart();
+      const direct = await connect(server.url);
+      expect(await direct.get(`${prefix}count:user:8`)).to.equal('1');
+      // Retried as soon as the client is back, without waiting for a lookup of user 7.
+      await waitFor(async () => (await direct.exists(`${prefix}count:user:7`)) === 0, 'the invalidation to be redone');
+      expect(await direct.exists(`${prefix}count-fence:user:7`)).to.equal(1);
+      expect(await cache.get(7)).to.equal(undefined);
+      expect(await cache.get(8)).to.equal(1);
+    });
+  });
+});
