@@ -8,6 +8,7 @@ import { authenticate } from './authenticate.js';
 import type { AppDeps } from './context.js';
 import { EntryService } from './entry-service.js';
 import { errorEnvelope } from './errors.js';
+import { rateLimit } from './rate-limit.js';
 import { requestMetrics } from './request-metrics.js';
 import { routeFallbacks } from './route-fallbacks.js';
 import { authRoutes } from './routes/auth.js';
@@ -37,6 +38,7 @@ export function createApp(deps: AppDeps): Koa {
     await next();
   });
   app.use(errorEnvelope());
+  app.use(rateLimit(deps));
   app.use(routeFallbacks());
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -1,0 +1,141 @@
+import { expect } from 'chai';
+import Koa from 'koa';
+import { errorEnvelope } from '../../src/app/errors.js';
+import { RATE_LIMIT_MESSAGE, rateLimit } from '../../src/app/rate-limit.js';
+import { waitFor } from '../support/wait.js';
+import { startLimitedApp, type LimitedApp } from './rate-limit-harness.js';
+
+const statuses = async (app: LimitedApp, count: number, path = '/ping', headers: Record<string, string> = {}) => {
+  const answers: Response[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const res = await app.get(path, headers);
+    await res.arrayBuffer();
+    answers.push(res);
+  }
+  return answers;
+};
+
+describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
+  const apps: LimitedApp[] = [];
+  const start = async (...args: Parameters<typeof startLimitedApp>) => {
+    const app = await startLimitedApp(...args);
+    apps.push(app);
+    return app;
+  };
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.close();
+  });
+
+  it('lets RATE_LIMIT_MAX requests through with X-RateLimit headers, then answers 429 with Retry-After', async () => {
+    const app = await start({ RATE_LIMIT_MAX: '3' });
+    const before = Math.floor(Date.now() / 1000);
+    const answers = await statuses(app, 3);
+    const blocked = await app.get('/ping');
+    const body = await blocked.json();
+
+    expect(answers.map((r) => r.status)).to.deep.equal([200, 200, 200]);
+    expect(answers.map((r) => r.headers.get('x-ratelimit-remaining'))).to.deep.equal(['2', '1', '0']);
+    for (const res of [...answers, blocked]) {
+      expect(res.headers.get('x-ratelimit-limit')).to.equal('3');
+      const reset = Number(res.headers.get('x-ratelimit-reset'));
+      expect(reset).to.be.within(before + 59, Math.ceil(Date.now() / 1000) + 60);
+      expect(reset).to.equal(Number(answers[0]!.headers.get('x-ratelimit-reset')));
+    }
+    expect(blocked.status).to.equal(429);
+    expect(body).to.deep.equal({ success: false, message: RATE_LIMIT_MESSAGE });
+    expect(blocked.headers.get('content-type')).to.match(/^application\/json/);
+    expect(blocked.headers.get('x-ratelimit-remaining')).to.equal('0');
+    // Whole seconds up to X-RateLimit-Reset, itself rounded up: at most one second over the window.
+    expect(Number(blocked.headers.get('retry-after'))).to.be.within(1, 61);
+    expect(await app.counter('rateLimitDecisions', { decision: 'allowed' })).to.equal(3);
+    expect(await app.counter('rateLimitDecisions', { decision: 'blocked' })).to.equal(1);
+  });
+
+  it('keeps one counter per client under REDIS_KEY_PREFIX, blocked requests included', async () => {
+    const app = await start({ RATE_LIMIT_MAX: '2' });
+    await statuses(app, 5);
+    const { redis, config } = app.deps;
+    const keys = [];
+    for await (const batch of redis.scanIterator({ MATCH: `${config.redisKeyPrefix}*` })) keys.push(...batch);
+    expect(keys).to.deep.equal([`${config.redisKeyPrefix}ratelimit:127.0.0.1`]);
+    expect(await redis.get(keys[0]!)).to.equal('5');
+    expect(await redis.pTTL(keys[0]!)).to.be.within(1, 60_000);
+  });
+
+  it('limits every route and unknown paths, but never /health', async () => {
+    const app = await start({ RATE_LIMIT_MAX: '2' });
+    const [ping, unknown] = [await app.get('/ping'), await app.get('/no-such-path')];
+    expect([ping.status, unknown.status]).to.deep.equal([200, 404]);
+    expect(unknown.headers.get('x-ratelimit-remaining')).to.equal('0');
+    const register = await fetch(`${app.url}/register`, { method: 'POST', body: '{}' });
+    expect(register.status).to.equal(429);
+
+    for (const path of ['/health', '/health/', '/HEALTH', '/health', '/health']) {
+      const res = await app.get(path);
+      expect(res.status, path).to.equal(503); // the test app's supervisor never answers
+      expect(res.headers.get('x-ratelimit-limit'), path).to.equal(null);
+    }
+    expect(await app.counter('rateLimitDecisions')).to.equal(3);
+  });
+
+  it('starts a fresh window after RATE_LIMIT_WINDOW_MS', async () => {
+    const app = await start({ RATE_LIMIT_MAX: '2', RATE_LIMIT_WINDOW_MS: '600' });
+    expect((await statuses(app, 3)).map((r) => r.status)).to.deep.equal([200, 200, 429]);
+    const fresh = await waitFor(
+      async () => {
+        const res = await app.get('/ping');
+        await res.arrayBuffer();
+        return res.status === 200 ? res : undefined;
+      },
+      'the next window',
+      10_000,
+      100,
+    );
+    expect(fresh!.headers.get('x-ratelimit-remaining')).to.equal('1');
+  });
+
+  it('ignores X-Forwarded-For unless TRUST_PROXY is on', async () => {
+    const app = await start({ RATE_LIMIT_MAX: '2' });
+    const answers = [];
+    for (const ip of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) {
+      answers.push((await statuses(app, 1, '/ping', { 'X-Forwarded-For': ip }))[0]!.status);
+    }
+    expect(answers).to.deep.equal([200, 200, 429]);
+  });
+
+  it('with TRUST_PROXY, limits each X-Forwarded-For client on its own', async () => {
+    const app = await start({ RATE_LIMIT_MAX: '2', TRUST_PROXY: 'true' });
+    const first = await statuses(app, 3, '/ping', { 'X-Forwarded-For': '203.0.113.7, 10.0.0.1' });
+    const second = await statuses(app, 1, '/ping', { 'X-Forwarded-For': '203.0.113.8' });
+    const direct = await statuses(app, 1);
+    expect(first.map((r) => r.status)).to.deep.equal([200, 200, 429]);
+    expect(second[0]!.status).to.equal(200);
+    expect(direct[0]!.status).to.equal(200);
+    const prefix = app.deps.config.redisKeyPrefix;
+    expect(await app.deps.redis.get(`${prefix}ratelimit:203.0.113.7`)).to.equal('3');
+    expect(await app.deps.redis.get(`${prefix}ratelimit:203.0.113.8`)).to.equal('1');
+  });
+
+  it("leaves an error thrown downstream to the error envelope (not a limiter failure)", async () => {
+    const app = await start(
+      { RATE_LIMIT_MAX: '5' },
+      {
+        build: (deps) => {
+          const koa = new Koa();
+          koa.silent = true;
+          koa.use(errorEnvelope());
+          koa.use(rateLimit(deps));
+          koa.use(() => {
+            throw new Error('downstream bug');
+          });
+          return koa;
+        },
+      },
+    );
+    const res = await app.get('/anything');
+    expect(res.status).to.equal(500);
+    expect(await res.json()).to.deep.equal({ success: false, message: 'Internal server error' });
+    expect(await app.counter('rateLimitDecisions', { decision: 'allowed' })).to.equal(1);
+    expect(await app.counter('rateLimitFailOpen')).to.equal(0);
+  });
+});
