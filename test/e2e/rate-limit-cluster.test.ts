@@ -1,0 +1,71 @@
+import http from 'node:http';
+import { expect } from 'chai';
+import { RATE_LIMIT_MESSAGE } from '../../src/app/rate-limit.js';
+import { parseExposition, sampleValue } from '../support/prometheus-text.js';
+import { startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { serverSocketOwner } from '../support/socket-owner.js';
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  /** The worker that held the connection. */
+  workerPid: number | undefined;
+}
+
+/** One GET on a connection of its own; which worker took it is read while it is still open. */
+function getOnNewConnection(pulse: PulseProcess, path: string, workerPids: number[]): Promise<Answer> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  return new Promise<Answer>((resolve, reject) => {
+    const req = http.get(`${pulse.url}${path}`, { agent }, (res) => {
+      const clientPort = res.socket.localPort!;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        const workerPid = serverSocketOwner(pulse.port, clientPort, workerPids);
+        resolve({ status: res.statusCode!, headers: res.headers, body, workerPid });
+      });
+    });
+    req.on('error', reject);
+  }).finally(() => agent.destroy());
+}
+
+describe('rate limit shared by the workers of the real cluster', function () {
+  this.timeout(60_000);
+  let pulse: PulseProcess | undefined;
+  after(async () => pulse?.stop());
+
+  it('lets exactly RATE_LIMIT_MAX requests through in total, whichever worker answers', async () => {
+    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '5' } });
+    const workerPids = await pulse.workerPids();
+    expect(workerPids).to.have.length(2);
+
+    const answers: Answer[] = [];
+    for (let i = 0; i < 12; i += 1) answers.push(await getOnNewConnection(pulse, '/ping', workerPids));
+
+    // Both workers answered: if each counted on its own, more than 5 would have passed.
+    expect(answers.every((a) => a.workerPid !== undefined), 'every connection owned by a worker').to.equal(true);
+    expect(new Set(answers.map((a) => a.workerPid)).size).to.equal(2);
+    const allowed = answers.filter((a) => a.status === 200);
+    expect(answers.map((a) => a.status)).to.deep.equal([...Array(5).fill(200), ...Array(7).fill(429)]);
+    expect(allowed.map((a) => a.headers['x-ratelimit-remaining'])).to.deep.equal(['4', '3', '2', '1', '0']);
+    for (const answer of answers) expect(answer.headers['x-ratelimit-limit']).to.equal('5');
+    for (const blocked of answers.filter((a) => a.status === 429)) {
+      expect(JSON.parse(blocked.body)).to.deep.equal({ success: false, message: RATE_LIMIT_MESSAGE });
+      expect(Number(blocked.headers['retry-after'])).to.be.within(1, 61);
+    }
+
+    // /health on the API port is never limited, on either worker.
+    for (let i = 0; i < 4; i += 1) {
+      const health = await getOnNewConnection(pulse, '/health', workerPids);
+      expect(health.status).to.equal(200);
+      expect(health.headers['x-ratelimit-limit']).to.equal(undefined);
+    }
+
+    const samples = parseExposition(await (await fetch(`${pulse.adminUrl}/metrics`)).text());
+    expect(sampleValue(samples, 'pulse_rate_limit_decisions_total', { decision: 'allowed' })).to.equal(5);
+    expect(sampleValue(samples, 'pulse_rate_limit_decisions_total', { decision: 'blocked' })).to.equal(7);
+    expect(sampleValue(samples, 'pulse_rate_limit_fail_open_total') ?? 0).to.equal(0);
+  });
+});
