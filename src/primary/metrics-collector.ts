@@ -69,7 +69,9 @@ export class MetricsCollector {
   }
 
   async scrape(): Promise<{ contentType: string; body: string }> {
-    const workers = [...this.supervisor.workers.values()];
+    // A starting worker has served nothing yet and may not listen to IPC yet: asking it
+    // would only cost a timeout and a false miss (every scrape during a rolling restart).
+    const workers = [...this.supervisor.workers.values()].filter((worker) => worker.state !== 'starting');
     const answers = await Promise.all(workers.map((worker) => this.requestSnapshot(worker)));
     const snapshots: MetricsSnapshot[] = [];
     workers.forEach((worker, index) => {

@@ -19,7 +19,7 @@ class FakeWorker {
   readonly managed: ManagedWorker;
 
   constructor(id: number) {
-    this.managed = { id, pid: 100 + id } as ManagedWorker;
+    this.managed = { id, pid: 100 + id, state: 'ready' } as ManagedWorker;
   }
 
   serve(count: number, route = '/ping'): void {
@@ -125,6 +125,18 @@ describe('MetricsCollector (unit)', () => {
     expect(Date.now() - started).to.be.within(TIMEOUT_MS - 20, TIMEOUT_MS + 500);
     expect(pings(samples)).to.equal(3);
     expect(sampleValue(samples, 'pulse_metrics_scrape_worker_misses_total', {})).to.equal(1);
+  });
+
+  it('does not ask a worker that is still starting (it may not listen yet): no wait, no miss', async () => {
+    supervisor.add(new FakeWorker(1)).serve(2);
+    const starting = supervisor.add(new FakeWorker(2));
+    starting.stopped = true;
+    starting.managed.state = 'starting';
+    const started = Date.now();
+    const samples = await scrape();
+    expect(Date.now() - started).to.be.below(TIMEOUT_MS);
+    expect(pings(samples)).to.equal(2);
+    expect(sampleValue(samples, 'pulse_metrics_scrape_worker_misses_total', {})).to.equal(0);
   });
 
   it('does not wait for the timeout on a worker that exits during the scrape', async () => {
