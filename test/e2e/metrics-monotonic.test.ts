@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { getFresh, healthUntil, readHealth, scrapeMetrics, sendMany } from '../support/observe.js';
 import { sampleValue } from '../support/prometheus-text.js';
+import { promtoolCheckMetrics } from '../support/promtool.js';
 import { startPulse, type PulseProcess } from '../support/pulse-process.js';
 
 async function pingCount(pulse: PulseProcess): Promise<number> {
@@ -52,8 +53,12 @@ describe('metrics stay monotonic when workers are replaced (end to end)', functi
 
     const newPids = (await readHealth(pulse)).body.details.map((d) => d.pid);
     expect(newPids.filter((pid) => oldPids.includes(pid))).to.deep.equal([]);
-    const { samples } = await scrapeMetrics(pulse);
+    const { samples, text } = await scrapeMetrics(pulse);
     expect(sampleValue(samples, 'http_requests_total', { route: '/ping' })).to.equal(sent);
+    // Carried and live series merge into one valid exposition.
+    const check = promtoolCheckMetrics(text);
+    expect(check.unexpected, check.unexpected.join('\n')).to.deep.equal([]);
+    expect(check.status).to.be.oneOf([0, 3]);
     expect(sampleValue(samples, 'pulse_worker_restarts_total', { reason: 'rolling' })).to.equal(2);
     expect(sampleValue(samples, 'pulse_rolling_restarts_total', { result: 'succeeded' })).to.equal(1);
     expect(sampleValue(samples, 'pulse_rolling_restart_in_progress')).to.equal(0);
