@@ -29,6 +29,16 @@ export interface KeysetPosition {
   id: number;
 }
 
+/** Postgres `foreign_key_violation`: the owner does not exist (any more). */
+const FOREIGN_KEY_VIOLATION = '23503';
+
+export class UnknownOwnerError extends Error {
+  constructor() {
+    super('entry owner does not exist');
+    this.name = 'UnknownOwnerError';
+  }
+}
+
 const ENTRY_COLUMNS = ['id', 'user_id', 'text', 'mood', 'category', 'created_at'] as const;
 
 /**
@@ -40,10 +50,15 @@ export class EntriesRepository {
   constructor(private readonly db: Database) {}
 
   async create(userId: number, input: EntryInput): Promise<number> {
-    const [row] = await this.db('entries')
-      .insert({ user_id: userId, text: input.text, mood: input.mood, category: input.category })
-      .returning<{ id: number }[]>('id');
-    return row!.id;
+    try {
+      const [row] = await this.db('entries')
+        .insert({ user_id: userId, text: input.text, mood: input.mood, category: input.category })
+        .returning<{ id: number }[]>('id');
+      return row!.id;
+    } catch (error) {
+      if ((error as { code?: string }).code === FOREIGN_KEY_VIOLATION) throw new UnknownOwnerError();
+      throw error;
+    }
   }
 
   async findOwned(userId: number, id: string): Promise<EntryRow | undefined> {

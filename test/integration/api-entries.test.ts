@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { expect } from 'chai';
-import { startApi, signUp, type ApiHarness } from './api-harness.js';
+import jwt from 'jsonwebtoken';
+import { startApi, signUp, TEST_JWT_SECRET, type ApiHarness } from './api-harness.js';
 
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -65,6 +66,13 @@ describe('journal API: /entries', function () {
       const filtered = await api.request('GET', `/entries?category=${encodeURIComponent("' OR 1=1 --")}`, { token: alice.token });
       expect(filtered.status).to.equal(200);
       expect(filtered.json.entries).to.deep.equal([]);
+    });
+
+    it('answers 401 "Invalid or expired token" for a signed token of a user that does not exist', async () => {
+      const ghost = jwt.sign({ user_id: 987654 }, TEST_JWT_SECRET, { algorithm: 'HS256', expiresIn: 60 });
+      const res = await create(ghost, entry());
+      expect(res.status).to.equal(401);
+      expect(res.json).to.deep.equal({ success: false, message: 'Invalid or expired token' });
     });
 
     it('requires a token', async () => {

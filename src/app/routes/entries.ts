@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import type { EntryRow } from '../../db/entries-repository.js';
-import { currentUserId } from '../authenticate.js';
+import { UnknownOwnerError, type EntryRow } from '../../db/entries-repository.js';
+import { currentUserId, INVALID_TOKEN } from '../authenticate.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import type { EntryService } from '../entry-service.js';
 import { HttpError } from '../errors.js';
@@ -62,7 +62,14 @@ export function entryRoutes(router: Router, requireUser: Middleware, entries: En
 
   router.post('/entries', requireUser, async (ctx) => {
     const input = validate(entryInputSchema, await readJsonBody(ctx));
-    const id = await entries.create(currentUserId(ctx), input);
+    let id: number;
+    try {
+      id = await entries.create(currentUserId(ctx), input);
+    } catch (error) {
+      // A correctly signed token for a user that no longer exists.
+      if (error instanceof UnknownOwnerError) throw new HttpError(401, INVALID_TOKEN);
+      throw error;
+    }
     ctx.status = 201;
     ctx.body = { success: true, message: 'Entry created successfully', id };
   });
