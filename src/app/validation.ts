@@ -73,10 +73,6 @@ export const entryInputSchema = bodyObject({
   ),
 });
 
-export type RegisterInput = z.output<typeof registerSchema>;
-export type LoginInput = z.output<typeof loginSchema>;
-export type EntryInputBody = z.output<typeof entryInputSchema>;
-
 /** A query parameter: repeated parameters count by their first value, as in Go's Query().Get. */
 const queryValue = z
   .union([z.string(), z.array(z.string())])
@@ -152,18 +148,9 @@ export const listQuerySchema = z
   .and(filterQuerySchema);
 
 /** Entry ids are positive BIGINTs, kept as decimal strings (they may exceed a double). */
-export const entryIdSchema = queryValue.transform((value, ctx) => {
-  if (value === undefined || !/^\d{1,19}$/.test(value)) {
-    ctx.issues.push({ code: 'custom', input: value, message: INVALID_ENTRY_ID });
-    return z.NEVER;
-  }
-  const id = BigInt(value);
-  if (id < 1n || id > BIGINT_MAX) {
-    ctx.issues.push({ code: 'custom', input: value, message: INVALID_ENTRY_ID });
-    return z.NEVER;
-  }
-  return id.toString();
-});
+export const entryIdSchema = queryValue
+  .refine((value) => value !== undefined && /^\d{1,19}$/.test(value) && BigInt(value) >= 1n && BigInt(value) <= BIGINT_MAX, INVALID_ENTRY_ID)
+  .transform((value) => BigInt(value!).toString());
 
 /**
  * Parses with `schema` or throws the 400 of the error envelope. A type error anywhere

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Database } from './database.js';
+import { hasSqlState, SqlState } from './pg-errors.js';
 
 export interface EntryRow {
   id: number;
@@ -29,9 +30,7 @@ export interface KeysetPosition {
   id: number;
 }
 
-/** Postgres `foreign_key_violation`: the owner does not exist (any more). */
-const FOREIGN_KEY_VIOLATION = '23503';
-
+/** The entry's owner does not exist (any more). */
 export class UnknownOwnerError extends Error {
   constructor() {
     super('entry owner does not exist');
@@ -56,7 +55,7 @@ export class EntriesRepository {
         .returning<{ id: number }[]>('id');
       return row!.id;
     } catch (error) {
-      if ((error as { code?: string }).code === FOREIGN_KEY_VIOLATION) throw new UnknownOwnerError();
+      if (hasSqlState(error, SqlState.foreignKeyViolation)) throw new UnknownOwnerError();
       throw error;
     }
   }

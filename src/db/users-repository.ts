@@ -1,12 +1,10 @@
 import type { Database } from './database.js';
+import { hasSqlState, SqlState } from './pg-errors.js';
 
 export interface UserCredentials {
   id: number;
   passwordHash: string;
 }
-
-/** Postgres `unique_violation`. */
-const UNIQUE_VIOLATION = '23505';
 
 export class EmailTakenError extends Error {
   constructor() {
@@ -27,7 +25,7 @@ export class UsersRepository {
       const [row] = await this.db('users').insert({ email, password_hash: passwordHash }).returning<{ id: number }[]>('id');
       return row!.id;
     } catch (error) {
-      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new EmailTakenError();
+      if (hasSqlState(error, SqlState.uniqueViolation)) throw new EmailTakenError();
       throw error;
     }
   }

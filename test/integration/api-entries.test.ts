@@ -288,9 +288,10 @@ describe('journal API: /entries', function () {
       });
     }
 
-    for (const path of ['/nope', '/entries/1/extra', '/register/x', '/%E0%A4%A']) {
-      it(`GET ${path} answers 404 "Not found"`, async () => {
-        const res = await api.request('GET', path);
+    for (const [method, path] of [['GET', '/nope'], ['GET', '/entries/1/extra'], ['POST', '/register/x'], ['GET', '/%E0%A4%A'], ['PROPFIND', '/nope']]) {
+      it(`${method} ${path} answers 404 "Not found"`, async () => {
+        const res = await api.request(method!, path!);
+        expect(res.headers.get('allow')).to.equal(null);
         expect(res.status).to.equal(404);
         expect(res.json).to.deep.equal({ success: false, message: 'Not found' });
       });
