@@ -71,9 +71,18 @@ export interface RolloutResult {
   error?: string;
 }
 
-export class RolloutInProgressError extends Error {
+/** The supervisor is already changing its set of workers; the caller may retry later. */
+export class SupervisorBusyError extends Error {}
+
+export class RolloutInProgressError extends SupervisorBusyError {
   constructor() {
     super('a rolling restart is already in progress; wait for it to finish');
+  }
+}
+
+export class ScalingInProgressError extends SupervisorBusyError {
+  constructor() {
+    super('a scaling operation is in progress; wait for it to finish');
   }
 }
 
@@ -94,6 +103,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private shuttingDown = false;
   private rolloutRunning = false;
   private recycling = false;
+  private scaling = false;
   private watchdog?: NodeJS.Timeout;
   private allReadyAnnounced = false;
 
@@ -281,7 +291,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private checkRecycling(worker: ManagedWorker): void {
-    if (this.recycling || this.rolloutRunning || this.shuttingDown || !worker.slot || !worker.lastReport) return;
+    if (this.recycling || this.rolloutRunning || this.scaling || this.shuttingDown || !worker.slot || !worker.lastReport) return;
     let reason: RestartReason | undefined;
     const { maxWorkerMemoryMb } = this.config;
     if (maxWorkerMemoryMb && worker.lastReport.rssBytes > maxWorkerMemoryMb * 1024 * 1024) reason = 'memory';
@@ -330,7 +340,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await this.waitReady(fresh, this.config.workerReadyTimeoutMs);
     } catch (error) {
       slot.replacingWith = undefined;
-      if (this.workers.has(fresh.id)) {
+      // During a shutdown the replacement is drained with everyone else, not killed.
+      if (this.workers.has(fresh.id) && !this.shuttingDown) {
         this.kill(fresh, 'startup_timeout');
         await fresh.exit;
       }
@@ -367,6 +378,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    */
   async rollingRestart(onProgress: (line: string) => void = () => undefined): Promise<RolloutResult> {
     if (this.rolloutRunning) throw new RolloutInProgressError();
+    if (this.scaling) throw new ScalingInProgressError();
     if (this.shuttingDown) throw new Error('shutdown in progress');
     this.rolloutRunning = true;
     this.metrics.rollingRestartInProgress.set(1);
@@ -409,26 +421,34 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async scale(count: number): Promise<void> {
     if (this.shuttingDown) throw new Error('shutdown in progress');
     if (this.rolloutRunning) throw new RolloutInProgressError();
+    if (this.scaling) throw new ScalingInProgressError();
     if (!Number.isInteger(count) || count < 1) throw new Error('worker count must be a whole number of at least 1');
-    const active = this.slots.filter((slot) => !slot.removed);
-    this.log.info({ from: active.length, to: count }, 'scaling workers');
-    this.metrics.workersExpected.set(count);
-    if (count > active.length) {
-      const added: ManagedWorker[] = [];
-      for (let i = active.length; i < count; i += 1) added.push(this.workers.get(this.addSlot().workerId!)!);
-      await Promise.allSettled(added.map((worker) => this.waitReady(worker, this.config.workerReadyTimeoutMs)));
-      return;
+    this.scaling = true;
+    try {
+      // A recycling replacement must not land in a slot that scaling removes.
+      while (this.recycling) await new Promise((resolve) => setTimeout(resolve, 50));
+      const active = this.slots.filter((slot) => !slot.removed);
+      this.log.info({ from: active.length, to: count }, 'scaling workers');
+      this.metrics.workersExpected.set(count);
+      if (count > active.length) {
+        const added: ManagedWorker[] = [];
+        for (let i = active.length; i < count; i += 1) added.push(this.workers.get(this.addSlot().workerId!)!);
+        await Promise.allSettled(added.map((worker) => this.waitReady(worker, this.config.workerReadyTimeoutMs)));
+        return;
+      }
+      const surplus = active.slice(count).reverse();
+      await Promise.all(
+        surplus.map(async (slot) => {
+          slot.removed = true;
+          clearTimeout(slot.respawnTimer);
+          const worker = slot.workerId === undefined ? undefined : this.workers.get(slot.workerId);
+          if (worker) await this.retire(worker, 'scale-down');
+        }),
+      );
+      this.slots = this.slots.filter((slot) => !slot.removed);
+    } finally {
+      this.scaling = false;
     }
-    const surplus = active.slice(count).reverse();
-    await Promise.all(
-      surplus.map(async (slot) => {
-        slot.removed = true;
-        clearTimeout(slot.respawnTimer);
-        const worker = slot.workerId === undefined ? undefined : this.workers.get(slot.workerId);
-        if (worker) await this.retire(worker, 'scale-down');
-      }),
-    );
-    this.slots = this.slots.filter((slot) => !slot.removed);
   }
 
   /**
