@@ -1,16 +1,35 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runMigrations } from '../db/migrations-runner.js';
 import { loadConfigOrExit, usesDevelopmentJwtSecret } from '../shared/config.js';
 import { createLogger, redactUrl } from '../shared/logger.js';
 import { createAdminServer } from './admin-server.js';
+import { ControlServer } from './control-server.js';
 import { computeHealth, staleAfterMs } from './health.js';
 import { MetricsCollector } from './metrics-collector.js';
 import { installSignalHandlers } from './signals.js';
 import { Supervisor } from './supervisor.js';
 import { createSupervisorMetrics, recordHealth } from './supervisor-metrics.js';
 
-const WORKER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workers/http-worker.js');
+/**
+ * Workers are forked through the path the primary was started with, not its realpath
+ * (Node resolves symlinks for the main module): after a deploy that swaps a
+ * `current -> releases/N` symlink, the next reload forks workers from the new release.
+ */
+function workerEntry(): string {
+  const self = fileURLToPath(import.meta.url);
+  const startedAs = process.argv[1] ? path.resolve(process.argv[1]) : undefined;
+  let base = self;
+  try {
+    if (startedAs && fs.realpathSync(startedAs) === self) base = startedAs;
+  } catch {
+    // started some other way (a process manager's wrapper): use our own location
+  }
+  return path.resolve(path.dirname(base), '../../workers/http-worker.js');
+}
+
+const WORKER_ENTRY = workerEntry();
 const METRICS_WORKER_TIMEOUT_MS = 1000;
 
 const config = loadConfigOrExit();
@@ -73,6 +92,17 @@ const admin = createAdminServer(
   },
   log,
 );
+// Before the admin port: a second primary on the same socket gets the clearer error.
+const control = new ControlServer({ supervisor, health: currentHealth, log, isShuttingDown: () => draining });
+try {
+  await control.listen(config.controlSocket);
+} catch (error) {
+  log.fatal({ controlSocket: config.controlSocket }, `cannot open the control socket: ${(error as Error).message}`);
+  process.exit(1);
+}
+process.on('exit', () => control.removeSocketFile());
+log.info({ controlSocket: config.controlSocket }, 'control socket listening');
+
 await new Promise<void>((resolve) => {
   admin.once('error', (error) => {
     log.fatal({ err: error, adminHost: config.adminHost, adminPort: config.adminPort }, 'cannot start the admin server');

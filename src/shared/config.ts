@@ -135,8 +135,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerReadyTimeoutMs: e.WORKER_READY_TIMEOUT_MS,
     maxWorkerMemoryMb: e.MAX_WORKER_MEMORY_MB,
     maxRequestsPerWorker: e.MAX_REQUESTS_PER_WORKER,
-    controlSocket: path.resolve(e.CONTROL_SOCKET ?? 'var/pulse.sock'),
+    controlSocket: controlSocketPath(e.CONTROL_SOCKET),
   };
+}
+
+/**
+ * The control socket path, absolute (relative values resolve against the working
+ * directory). Exported on its own so that `pulse ctl` finds the socket without
+ * needing the rest of the service's configuration to be valid.
+ */
+export function controlSocketPath(value: string | undefined): string {
+  return path.resolve(value === undefined || value === '' ? 'var/pulse.sock' : value);
 }
 
 export function usesDevelopmentJwtSecret(config: Config): boolean {

@@ -1,0 +1,191 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import {
+  LineSplitter,
+  encodeLine,
+  parseControlRequest,
+  type ControlReply,
+  type ControlRequest,
+  type StatusOutcome,
+} from '../shared/control-protocol.js';
+import type { HealthAnswer } from '../shared/ipc-protocol.js';
+import type { Logger } from '../shared/logger.js';
+import { SupervisorBusyError, type Supervisor } from './supervisor.js';
+
+/** How long a client may take to send its request line. */
+const REQUEST_TIMEOUT_MS = 5000;
+/** How long we wait for an answer on an existing socket file before calling it stale. */
+const PROBE_TIMEOUT_MS = 1000;
+
+export interface ControlDeps {
+  supervisor: Supervisor;
+  health: () => HealthAnswer;
+  log: Logger;
+  isShuttingDown: () => boolean;
+}
+
+export class ControlSocketInUseError extends Error {
+  constructor(readonly socketPath: string) {
+    super(`another pulse primary is already running on the control socket ${socketPath}; stop it first or set CONTROL_SOCKET to another path`);
+    this.name = 'ControlSocketInUseError';
+  }
+}
+
+type Reply = (reply: ControlReply) => void;
+
+/** Resolves true when something accepts a connection on the socket path. */
+function somethingListensOn(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    const timer = setTimeout(() => finish(true), PROBE_TIMEOUT_MS); // accepted but silent still means "in use"
+    const finish = (live: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(live);
+    };
+    socket.once('connect', () => finish(true));
+    socket.once('error', () => finish(false));
+  });
+}
+
+/**
+ * Makes the socket path usable: creates the directory (0700) and removes a socket
+ * file left by a primary that died, but never one another primary still answers on,
+ * and never a file that is not a socket.
+ */
+async function prepareSocketPath(socketPath: string): Promise<void> {
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(socketPath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  if (!stat.isSocket()) throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
+  if (await somethingListensOn(socketPath)) throw new ControlSocketInUseError(socketPath);
+  fs.unlinkSync(socketPath);
+}
+
+/**
+ * The primary's control socket: `pulse ctl` commands (reload, status, scale) as
+ * line-delimited JSON. Only the service user can connect (socket mode 0600).
+ */
+export class ControlServer {
+  private readonly server: net.Server;
+  private socketPath: string | undefined;
+
+  constructor(private readonly deps: ControlDeps) {
+    this.server = net.createServer((socket) => this.onConnection(socket));
+  }
+
+  async listen(socketPath: string): Promise<void> {
+    await prepareSocketPath(socketPath);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      // bind() happens synchronously in the primary: the umask makes the socket 0600 from
+      // its first moment, with no window in which another user could connect.
+      const previousUmask = process.umask(0o177);
+      try {
+        this.server.listen(socketPath, () => {
+          this.server.off('error', reject);
+          resolve();
+        });
+      } finally {
+        process.umask(previousUmask);
+      }
+    });
+    this.socketPath = socketPath;
+    fs.chmodSync(socketPath, 0o600);
+  }
+
+  /** Synchronous so that it can run in a process 'exit' handler. */
+  removeSocketFile(): void {
+    if (!this.socketPath) return;
+    try {
+      fs.unlinkSync(this.socketPath);
+    } catch {
+      // already gone
+    }
+    this.socketPath = undefined;
+  }
+
+  private onConnection(socket: net.Socket): void {
+    const splitter = new LineSplitter();
+    let handled = false;
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => {
+      if (!handled) socket.destroy();
+    });
+    socket.on('error', () => undefined); // a client that went away; a running command carries on
+    const reply: Reply = (message) => {
+      if (!socket.destroyed && socket.writable) socket.write(encodeLine(message));
+      if (message.type !== 'progress') socket.end();
+    };
+    socket.on('data', (chunk) => {
+      if (handled) return;
+      let lines: string[];
+      try {
+        lines = splitter.push(chunk);
+      } catch (error) {
+        handled = true;
+        return reply({ type: 'failed', reason: 'refused', error: (error as Error).message });
+      }
+      if (lines.length === 0) return;
+      handled = true;
+      socket.setTimeout(0);
+      const request = parseControlRequest(lines[0]!);
+      if ('invalid' in request) return reply({ type: 'failed', reason: 'refused', error: request.invalid });
+      this.run(request, reply);
+    });
+  }
+
+  private run(request: ControlRequest, reply: Reply): void {
+    const { log } = this.deps;
+    if (request.command !== 'status') log.info({ command: request.command }, 'control command received');
+    this.execute(request, reply).catch((error: Error) => {
+      const reason = error instanceof SupervisorBusyError ? 'busy' : this.deps.isShuttingDown() ? 'refused' : 'failed';
+      log.warn({ command: request.command, reason, err: { message: error.message } }, 'control command failed');
+      reply({ type: 'failed', reason, error: error.message });
+    });
+  }
+
+  private async execute(request: ControlRequest, reply: Reply): Promise<void> {
+    const { supervisor } = this.deps;
+    if (this.deps.isShuttingDown() && request.command !== 'status') throw new Error('pulse is shutting down');
+    switch (request.command) {
+      case 'status':
+        return reply({ type: 'done', result: this.status() });
+      case 'reload': {
+        const result = await supervisor.rollingRestart((message) => reply({ type: 'progress', message }));
+        if (!result.ok) {
+          throw new Error(`${result.error ?? 'unknown error'} (${result.replaced}/${result.total} workers replaced; the remaining old workers keep serving)`);
+        }
+        return reply({ type: 'done', result: { replaced: result.replaced, total: result.total, durationMs: result.durationMs } });
+      }
+      case 'scale': {
+        reply({ type: 'progress', message: `scaling from ${supervisor.expected} to ${request.workers} workers` });
+        await supervisor.scale(request.workers);
+        const ready = supervisor.readyWorkers().length;
+        if (ready < request.workers) throw new Error(`scaled to ${request.workers} workers but only ${ready} are ready (see the logs)`);
+        return reply({ type: 'done', result: { workers: request.workers } });
+      }
+    }
+  }
+
+  private status(): StatusOutcome {
+    const { supervisor } = this.deps;
+    const health = this.deps.health();
+    return {
+      primaryPid: process.pid,
+      primaryUptimeS: Math.round(process.uptime()),
+      rollingRestart: supervisor.isRolling,
+      shuttingDown: this.deps.isShuttingDown(),
+      health,
+      workers: health.body.details.map((detail) => {
+        const report = supervisor.workers.get(detail.id)?.lastReport;
+        return { ...detail, rss_bytes: report?.rssBytes ?? null, requests_served: report?.requestsServed ?? null };
+      }),
+    };
+  }
+}
