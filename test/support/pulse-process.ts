@@ -26,6 +26,8 @@ export interface StartOptions {
   detached?: boolean;
   /** Wait until /health answers 200 (default true). */
   waitHealthy?: boolean;
+  /** The primary's entry file (default: this checkout's dist/src/primary/main.js). */
+  entry?: string;
 }
 
 /** The real compiled service as a child process, with its logs parsed as they arrive. */
@@ -177,7 +179,7 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
   };
   // Detached: the primary leads its own process group, so the after hook can kill the
   // whole tree, and a test can signal the group like a terminal's Ctrl+C does.
-  const child = spawn(process.execPath, [PRIMARY_ENTRY], {
+  const child = spawn(process.execPath, [options.entry ?? PRIMARY_ENTRY], {
     cwd: PROJECT_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
