@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { runCtl } from '../support/ctl.js';
+import { PROJECT_ROOT, startPulse, type PulseProcess } from '../support/pulse-process.js';
+
+/** A self-contained copy of the built service, as a deploy would lay it out. */
+function makeRelease(dir: string): string {
+  fs.cpSync(path.join(PROJECT_ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
+  fs.copyFileSync(path.join(PROJECT_ROOT, 'package.json'), path.join(dir, 'package.json'));
+  fs.symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  return dir;
+}
+
+/** "New code": the release's worker entry now answers /ping with a marker. */
+function changeWorkerCode(release: string, marker: string): void {
+  const entry = path.join(release, 'dist/workers/http-worker.js');
+  // Runs before the entry's own code (import declarations are hoisted, statements are not reordered).
+  fs.writeFileSync(entry, `process.env.PING_MESSAGE = ${JSON.stringify(marker)};\n${fs.readFileSync(entry, 'utf8')}`);
+}
+
+async function ping(pulse: PulseProcess): Promise<string> {
+  return (await fetch(`${pulse.url}/ping`)).text();
+}
+
+describe('a deploy is "replace the files, reload" (end to end)', function () {
+  this.timeout(60_000);
+  let pulse: PulseProcess | undefined;
+  let root: string;
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-deploy-'));
+  });
+  afterEach(async () => {
+    await pulse?.stop();
+    pulse = undefined;
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('files replaced in place: the reload forks workers running the new code', async () => {
+    const release = makeRelease(path.join(root, 'app'));
+    pulse = await startPulse({ workers: 2, entry: path.join(release, 'dist/src/primary/main.js') });
+    expect(await ping(pulse)).to.equal('Ping response: pong');
+
+    changeWorkerCode(release, 'in-place deploy');
+    const reload = await runCtl(['reload'], pulse.env);
+
+    expect(reload.code, reload.stderr).to.equal(0);
+    for (let i = 0; i < 6; i += 1) expect(await ping(pulse)).to.equal('Ping response: in-place deploy');
+  });
+
+  it('a `current` symlink swapped to a new release: the reload forks workers from the new release', async () => {
+    const first = makeRelease(path.join(root, 'releases/1'));
+    const current = path.join(root, 'current');
+    fs.symlinkSync(first, current);
+    pulse = await startPulse({ workers: 2, entry: path.join(current, 'dist/src/primary/main.js') });
+    expect(await ping(pulse)).to.equal('Ping response: pong');
+
+    const second = makeRelease(path.join(root, 'releases/2'));
+    changeWorkerCode(second, 'release 2');
+    // Atomic swap, as deploy tools do it: a new link renamed over the old one.
+    fs.symlinkSync(second, `${current}.new`);
+    fs.renameSync(`${current}.new`, current);
+    const reload = await runCtl(['reload'], pulse.env);
+
+    expect(reload.code, reload.stderr).to.equal(0);
+    for (let i = 0; i < 6; i += 1) expect(await ping(pulse)).to.equal('Ping response: release 2');
+  });
+});

@@ -1,0 +1,80 @@
+import { expect } from 'chai';
+import { non2xx } from '../support/autocannon-load.js';
+import { runCtl } from '../support/ctl.js';
+import { KeepAliveLoad } from '../support/keepalive-load.js';
+import { startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { sleep, waitFor } from '../support/wait.js';
+
+interface Health {
+  workers: { expected: number; ready: number };
+  details: { pid: number; status: string }[];
+}
+
+async function health(pulse: PulseProcess): Promise<{ status: number; body: Health }> {
+  const res = await fetch(`${pulse.adminUrl}/health`);
+  return { status: res.status, body: (await res.json()) as Health };
+}
+
+describe('runtime scaling (end to end)', function () {
+  this.timeout(60_000);
+  let pulse: PulseProcess | undefined;
+  afterEach(async () => {
+    await pulse?.stop();
+    pulse = undefined;
+  });
+
+  it('`ctl scale 3` then `ctl scale 1` under keep-alive load: no failed request', async () => {
+    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '1000000000' } });
+    const load = new KeepAliveLoad(pulse.port, '/ping', 16);
+    await sleep(300);
+
+    const up = await runCtl(['scale', '3'], pulse.env);
+    expect(up.code, up.stderr).to.equal(0);
+    expect(up.stdout).to.equal('scaling from 2 to 3 workers\npulse now runs 3 worker(s)\n');
+    const afterUp = await health(pulse);
+    expect(afterUp.status).to.equal(200);
+    expect(afterUp.body.workers).to.deep.equal({ expected: 3, ready: 3 });
+    await sleep(300);
+
+    const down = await runCtl(['scale', '1'], pulse.env);
+    expect(down.code, down.stderr).to.equal(0);
+    expect(down.stdout).to.equal('scaling from 3 to 1 workers\npulse now runs 1 worker(s)\n');
+    await sleep(300);
+    const report = await load.stop();
+
+    const afterDown = await health(pulse);
+    expect(afterDown.status).to.equal(200);
+    expect(afterDown.body.workers).to.deep.equal({ expected: 1, ready: 1 });
+    expect(afterDown.body.details).to.have.length(1);
+    expect(report.answered).to.be.above(200);
+    expect(non2xx(report.statuses)).to.deep.equal([]);
+    expect(Object.fromEntries(report.errors)).to.deep.equal({});
+    const scaledDown = pulse.logs.filter((l) => l.msg === 'worker exited' && l.reason === 'scale-down');
+    expect(scaledDown).to.have.length(2);
+    expect(scaledDown.every((l) => l.code === 0)).to.equal(true);
+  });
+
+  it('SIGTTIN adds a worker and SIGTTOU removes one', async () => {
+    pulse = await startPulse({ workers: 2 });
+    pulse.signal('SIGTTIN');
+    await waitFor(async () => {
+      const { status, body } = await health(pulse!);
+      return status === 200 && body.workers.expected === 3 && body.workers.ready === 3;
+    }, '3 ready workers after SIGTTIN', 20_000);
+
+    pulse.signal('SIGTTOU');
+    await waitFor(async () => {
+      const { status, body } = await health(pulse!);
+      return status === 200 && body.workers.expected === 2 && body.details.length === 2;
+    }, '2 workers after SIGTTOU', 20_000);
+
+    // Never below one worker.
+    pulse.signal('SIGTTOU');
+    await waitFor(async () => (await health(pulse!)).body.details.length === 1, '1 worker after a second SIGTTOU', 20_000);
+    pulse.signal('SIGTTOU');
+    await sleep(500);
+    const { status, body } = await health(pulse);
+    expect(status).to.equal(200);
+    expect(body.workers).to.deep.equal({ expected: 1, ready: 1 });
+  });
+});
