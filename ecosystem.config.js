@@ -1,0 +1,49 @@
+/**
+ * pm2 process file for Pulse (see docs/OPERATIONS.md, "Running under pm2").
+ *
+ * Pulse does its own clustering, draining and rolling restarts, so pm2 runs ONE primary
+ * in fork mode and stays out of the way:
+ *   pm2 start ecosystem.config.js        online only once every worker is ready
+ *   pm2 sendSignal SIGHUP pulse          zero-downtime rolling restart (not `pm2 reload`,
+ *                                        which would restart the whole primary)
+ *   pm2 stop pulse                       SIGINT to the primary, which drains its workers
+ *
+ * This package is "type": "module", so this file is an ES module; pm2 loads it with
+ * require(), which Node >= 20.19 supports for ES modules: the named export `apps` is what
+ * pm2 reads.
+ */
+
+/** Keep in step with SHUTDOWN_TIMEOUT_MS: the drain, plus the supervisor's kill margin, plus pool closing. */
+const DRAIN_BUDGET_MS = 5000 + 2000 + 3000;
+
+export const apps = [
+  {
+    name: 'pulse',
+    cwd: import.meta.dirname,
+    script: 'dist/src/primary/main.js',
+    exec_mode: 'fork',
+    instances: 1,
+    // The primary sends process.send('ready') once every worker is ready.
+    wait_ready: true,
+    listen_timeout: 120_000,
+    // pm2 stops with SIGINT and SIGKILLs after kill_timeout (default 1600 ms, which would cut drains).
+    kill_timeout: DRAIN_BUDGET_MS + 5000,
+    // Signal the primary only (like systemd's KillMode=mixed): it drains its workers itself.
+    treekill: false,
+    autorestart: true,
+    // 78 = invalid configuration: restarting cannot help.
+    stop_exit_codes: [78],
+    exp_backoff_restart_delay: 100,
+    max_restarts: 10,
+    min_uptime: 10_000,
+    // Pulse recycles workers itself (MAX_WORKER_MEMORY_MB, through the rolling path);
+    // pm2's max_memory_restart would restart the primary and every worker at once.
+    // Everything else (DATABASE_URL, JWT_SECRET, CONTROL_SOCKET, ...) comes from the
+    // environment `pm2 start` runs in; CONTROL_SOCKET defaults to var/pulse.sock here.
+    env: {
+      NODE_ENV: 'production',
+    },
+  },
+];
+
+export default { apps };

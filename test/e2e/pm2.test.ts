@@ -1,0 +1,152 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { non2xx } from '../support/autocannon-load.js';
+import { TEST_REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from '../support/databases.js';
+import { KeepAliveLoad } from '../support/keepalive-load.js';
+import { freePort } from '../support/ports.js';
+import { PROJECT_ROOT, isAlive } from '../support/pulse-process.js';
+import { waitFor } from '../support/wait.js';
+
+const PM2 = path.join(PROJECT_ROOT, 'node_modules/pm2/bin/pm2');
+
+interface Pm2Process {
+  name: string;
+  pid: number;
+  pm2_env: { status: string; exec_mode: string; restart_time: number; exit_code?: number; pm_out_log_path: string };
+}
+
+interface Health {
+  workers: { expected: number; ready: number };
+  details: { pid: number }[];
+}
+
+/** The real pm2 CLI against a private PM2_HOME, so nothing touches ~/.pm2. */
+class Pm2 {
+  constructor(readonly env: Record<string, string>) {}
+
+  run(...args: string[]): Promise<{ code: number | null; output: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [PM2, ...args], { cwd: PROJECT_ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.once('close', (code) => resolve({ code, output }));
+    });
+  }
+
+  async list(): Promise<Pm2Process[]> {
+    const { output } = await this.run('jlist');
+    return JSON.parse(output.slice(output.indexOf('['))) as Pm2Process[];
+  }
+
+  async pulse(): Promise<Pm2Process> {
+    const found = (await this.list()).find((p) => p.name === 'pulse');
+    if (!found) throw new Error('pm2 does not list pulse');
+    return found;
+  }
+
+  /** Stops the daemon and everything it runs; kills the daemon by pid if it will not go. */
+  async kill(): Promise<void> {
+    await this.run('kill');
+    const pidFile = path.join(this.env.PM2_HOME!, 'pm2.pid');
+    if (fs.existsSync(pidFile)) {
+      const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  }
+}
+
+describe('pm2 with ecosystem.config.js (the real pm2)', function () {
+  this.timeout(90_000);
+  let pm2: Pm2;
+  let adminUrl: string;
+  let port: number;
+  const health = async () => {
+    const res = await fetch(`${adminUrl}/health`);
+    return { status: res.status, body: (await res.json()) as Health };
+  };
+
+  before(async () => {
+    const pm2Home = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-pm2-'));
+    const adminPort = await freePort();
+    port = await freePort();
+    adminUrl = `http://127.0.0.1:${adminPort}`;
+    pm2 = new Pm2({
+      PATH: process.env.PATH ?? '',
+      HOME: pm2Home,
+      PM2_HOME: pm2Home,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      ADMIN_HOST: '127.0.0.1',
+      ADMIN_PORT: String(adminPort),
+      WORKERS: '2',
+      DATABASE_URL: uniqueDatabaseUrl('pm2'),
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: uniqueRedisPrefix('pm2'),
+      JWT_SECRET: 'test-secret-that-is-long-enough',
+      RATE_LIMIT_MAX: '1000000000',
+      CONTROL_SOCKET: path.join(pm2Home, 'pulse.sock'),
+    });
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    await pm2.kill();
+    fs.rmSync(pm2.env.PM2_HOME!, { recursive: true, force: true });
+  });
+
+  it('`pm2 start` returns only once every worker is ready; one primary in fork mode', async () => {
+    const started = await pm2.run('start', 'ecosystem.config.js');
+    // Checked at once: with wait_ready pm2 waited for the primary's 'ready' message.
+    const { status, body } = await health();
+    expect(started.code, started.output).to.equal(0);
+    expect(status).to.equal(200);
+    expect(body.workers).to.deep.equal({ expected: 2, ready: 2 });
+    const listed = await pm2.list();
+    expect(listed).to.have.length(1);
+    expect(listed[0]).to.include({ name: 'pulse' });
+    expect(listed[0]!.pm2_env).to.include({ status: 'online', exec_mode: 'fork_mode' });
+  });
+
+  it('`pm2 sendSignal SIGHUP pulse` rolls every worker without a failed request; the primary stays', async () => {
+    const primary = (await pm2.pulse()).pid;
+    const before = (await health()).body.details.map((d) => d.pid);
+    const load = new KeepAliveLoad(port, '/ping', 8);
+
+    const signalled = await pm2.run('sendSignal', 'SIGHUP', 'pulse');
+    expect(signalled.code, signalled.output).to.equal(0);
+    await waitFor(async () => {
+      const { status, body } = await health();
+      return status === 200 && body.details.length === 2 && body.details.every((d) => !before.includes(d.pid));
+    }, 'every worker replaced', 30_000);
+    const report = await load.stop();
+
+    expect(report.answered).to.be.above(100);
+    expect(non2xx(report.statuses)).to.deep.equal([]);
+    expect(Object.fromEntries(report.errors)).to.deep.equal({});
+    const after = await pm2.pulse();
+    expect(after.pid).to.equal(primary);
+    expect(after.pm2_env.restart_time).to.equal(0);
+    await waitFor(() => fs.readFileSync(after.pm2_env.pm_out_log_path, 'utf8').includes('"msg":"rolling restart finished"'), 'the rollout to be logged');
+  });
+
+  it('`pm2 stop pulse` drains the workers and the primary exits 0 (not SIGKILLed by pm2)', async () => {
+    const { pid: primary, pm2_env: env } = await pm2.pulse();
+    const workers = (await health()).body.details.map((d) => d.pid);
+
+    const stopped = await pm2.run('stop', 'pulse');
+    expect(stopped.code, stopped.output).to.equal(0);
+    const after = await pm2.pulse();
+    expect(after.pm2_env.status).to.equal('stopped');
+    expect(after.pm2_env.exit_code).to.equal(0);
+    expect(isAlive(primary)).to.equal(false);
+    for (const pid of workers) expect(isAlive(pid), `worker ${pid}`).to.equal(false);
+    const log = fs.readFileSync(env.pm_out_log_path, 'utf8');
+    expect(log).to.include('"msg":"shutdown complete: every worker drained"');
+    expect(log).to.include('"signal":"SIGINT"');
+    expect(fs.existsSync(pm2.env.CONTROL_SOCKET!)).to.equal(false);
+  });
+});
