@@ -90,8 +90,12 @@ export async function runWorker(config: Config): Promise<void> {
   channel.onMessage(async (message) => {
     if (message.type === 'drain') void stop(message.reason);
     if (message.type === 'metrics-request') {
-      const snapshot = await metrics.registry.getMetricsAsJSON();
-      void channel.send({ type: 'metrics-response', requestId: message.requestId, metrics: snapshot });
+      // A failing collect() must cost one scrape (the primary counts a miss), never the worker.
+      const snapshot = await metrics.registry.getMetricsAsJSON().catch((error: Error) => {
+        log.error({ err: error }, 'cannot collect metrics');
+        return undefined;
+      });
+      if (snapshot) void channel.send({ type: 'metrics-response', requestId: message.requestId, metrics: snapshot });
     }
   });
 
