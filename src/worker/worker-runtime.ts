@@ -7,6 +7,7 @@ import { createDatabase, pingDatabase } from '../db/database.js';
 import type { Config } from '../shared/config.js';
 import { WorkerExit } from '../shared/ipc-protocol.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { answerClientErrorsWithJson } from './client-errors.js';
 import { ConnectionDrainer } from './connection-drainer.js';
 import { HealthProbe } from './health-reporter.js';
 import { PrimaryChannel } from './primary-channel.js';
@@ -40,7 +41,7 @@ export async function runWorker(config: Config): Promise<void> {
   const workerId = cluster.worker?.id ?? 0;
   const log = createLogger(`worker-${workerId}`, config.logLevel);
   const channel = new PrimaryChannel();
-  const db = createDatabase(config.databaseUrl, config.databasePoolMax);
+  const db = createDatabase(config.databaseUrl, config.databasePoolMax, log);
   const redis = createRedis(config.redisUrl, log);
   const metrics = createAppMetrics({ db, redis });
 
@@ -53,6 +54,7 @@ export async function runWorker(config: Config): Promise<void> {
     health: () => channel.requestHealth(HEALTH_ANSWER_TIMEOUT_MS),
   });
   const server = http.createServer(app.callback());
+  answerClientErrorsWithJson(server);
   server.keepAliveTimeout = 5000;
   const drainer = new ConnectionDrainer(server);
   const probe = new HealthProbe(db, redis, drainer);
