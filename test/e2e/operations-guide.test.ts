@@ -1,0 +1,92 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { PROJECT_ROOT } from '../support/pulse-process.js';
+
+const GUIDE = path.join(PROJECT_ROOT, 'docs/OPERATIONS.md');
+
+/** The fenced yaml block of the guide whose first line is `# <name>`. */
+function yamlBlock(markdown: string, name: string): string {
+  const block = [...markdown.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((body) => body.startsWith(`# ${name}\n`));
+  if (!block) throw new Error(`docs/OPERATIONS.md has no yaml block starting with "# ${name}"`);
+  return block;
+}
+
+function promtool(args: string[], cwd: string) {
+  const result = spawnSync('promtool', args, { cwd, encoding: 'utf8' });
+  expect(result.error, 'promtool must be installed (Debian package prometheus)').to.equal(undefined);
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+/** Alerts fire on the series they are meant for, and stay quiet otherwise. */
+const RULE_TESTS = `
+rule_files:
+  - pulse-alerts.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'pulse_rolling_restarts_total{job="pulse", instance="a:9464", result="failed"}'
+        values: '0 0 1 1 1'
+      - series: 'pulse_workers_expected{job="pulse", instance="a:9464"}'
+        values: '4x10'
+      - series: 'pulse_workers_ready{job="pulse", instance="a:9464"}'
+        values: '4 4 3 3 3 3 3 3 3 3 3'
+      - series: 'up{job="pulse", instance="a:9464"}'
+        values: '1 1 0 0 0'
+    alert_rule_test:
+      - eval_time: 1m
+        alertname: PulseRollingRestartFailed
+        exp_alerts: []
+      - eval_time: 3m
+        alertname: PulseRollingRestartFailed
+        exp_alerts:
+          - exp_labels: { severity: warning, job: pulse, instance: 'a:9464', result: failed }
+            exp_annotations:
+              summary: 'A rolling restart failed on a:9464; its old workers still run the previous code'
+      - eval_time: 5m
+        alertname: PulseWorkersMissing
+        exp_alerts: []
+      - eval_time: 8m
+        alertname: PulseWorkersMissing
+        exp_alerts:
+          - exp_labels: { severity: warning, job: pulse, instance: 'a:9464' }
+            exp_annotations:
+              summary: '1 fewer Pulse workers ready than expected on a:9464'
+      - eval_time: 4m
+        alertname: PulseDown
+        exp_alerts:
+          - exp_labels: { severity: critical, job: pulse, instance: 'a:9464' }
+            exp_annotations:
+              summary: 'Pulse on a:9464 does not answer scrapes'
+`;
+
+describe('docs/OPERATIONS.md: the Prometheus snippets operators copy', function () {
+  let dir: string;
+  before(() => {
+    const guide = fs.readFileSync(GUIDE, 'utf8');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-prometheus-'));
+    fs.writeFileSync(path.join(dir, 'prometheus.yml'), yamlBlock(guide, 'prometheus.yml'));
+    fs.writeFileSync(path.join(dir, 'pulse-alerts.yml'), yamlBlock(guide, 'pulse-alerts.yml'));
+    fs.writeFileSync(path.join(dir, 'pulse-alerts.test.yml'), RULE_TESTS);
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('the scrape config (with the rules file it loads) passes `promtool check config`', () => {
+    const { status, output } = promtool(['check', 'config', 'prometheus.yml'], dir);
+    expect(status, output).to.equal(0);
+    expect(output).to.include('SUCCESS: 12 rules found');
+  });
+
+  it('the alert rules pass `promtool check rules` without lint notes', () => {
+    const { status, output } = promtool(['check', 'rules', '--lint=all', '--lint-fatal', 'pulse-alerts.yml'], dir);
+    expect(status, output).to.equal(0);
+  });
+
+  it('the alerts fire as described (`promtool test rules`)', () => {
+    const { status, output } = promtool(['test', 'rules', 'pulse-alerts.test.yml'], dir);
+    expect(status, output).to.equal(0);
+  });
+});
