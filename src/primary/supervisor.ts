@@ -19,6 +19,7 @@ import type { RestartReason, SupervisorMetrics } from './supervisor-metrics.js';
 /** Time the supervisor gives a draining worker beyond SHUTDOWN_TIMEOUT_MS to close its pools. */
 export const KILL_MARGIN_MS = 2000;
 const WATCHDOG_INTERVAL_MS = 1000;
+const EXIT_DISCONNECT_WAIT_MS = 1000;
 
 type RetireReason = RestartReason | 'shutdown' | 'scale-down';
 
@@ -55,6 +56,9 @@ interface Slot {
   replacingWith?: number;
   respawnTimer?: NodeJS.Timeout;
   removed?: boolean;
+  /** Added by scale(): counts as expected only once its first worker is ready, so
+   * adding capacity never turns /health 503. */
+  addedByScaleUp?: boolean;
 }
 
 export interface ShutdownResult {
@@ -99,6 +103,7 @@ export interface SupervisorEvents {
  */
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly workers = new Map<number, ManagedWorker>();
+  private readonly exitResolvers = new Map<number, (info: WorkerExitInfo) => void>();
   private slots: Slot[] = [];
   private shuttingDown = false;
   private rolloutRunning = false;
@@ -116,11 +121,25 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     super();
     cluster.setupPrimary({ exec: workerEntry });
     cluster.on('message', (handle, message: unknown) => this.onMessage(handle, message));
-    cluster.on('exit', (handle, code, signal) => this.onExit(handle, code, signal));
+    cluster.on('exit', (handle, code, signal) => {
+      // 'exit' can come before the worker's last IPC messages (its final metrics) are
+      // read; the channel's disconnect comes after them.
+      if (!handle.isConnected()) return this.onExit(handle, code, signal);
+      const proceed = () => {
+        clearTimeout(fallback);
+        this.onExit(handle, code, signal);
+      };
+      const fallback = setTimeout(() => {
+        handle.off('disconnect', proceed);
+        proceed();
+      }, EXIT_DISCONNECT_WAIT_MS);
+      handle.once('disconnect', proceed);
+    });
   }
 
+  /** Slots that must be served for the service to count as healthy. */
   get expected(): number {
-    return this.slots.filter((slot) => !slot.removed).length;
+    return this.slots.filter((slot) => !slot.removed && !slot.addedByScaleUp).length;
   }
 
   get isShuttingDown(): boolean {
@@ -151,8 +170,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  private addSlot(): Slot {
-    const slot: Slot = { index: this.slots.length, backoff: new RespawnBackoff() };
+  private addSlot(options: { addedByScaleUp?: boolean } = {}): Slot {
+    const slot: Slot = { index: this.slots.length, backoff: new RespawnBackoff(), ...options };
     this.slots.push(slot);
     slot.workerId = this.fork(slot).id;
     return slot;
@@ -160,7 +179,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private fork(slot: Slot): ManagedWorker {
     const handle = cluster.fork();
-    let resolveExit!: (info: WorkerExitInfo) => void;
     const managed: ManagedWorker = {
       id: handle.id,
       pid: handle.process.pid ?? 0,
@@ -169,9 +187,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       state: 'starting',
       forkedAt: Date.now(),
       forceKilled: false,
-      exit: new Promise((resolve) => (resolveExit = resolve)),
+      exit: new Promise((resolve) => this.exitResolvers.set(handle.id, resolve)),
     };
-    (managed as ManagedWorker & { resolveExit: typeof resolveExit }).resolveExit = resolveExit;
     if (this.config.maxRequestsPerWorker) {
       // Jitter up to 10% so that workers started together are not recycled together.
       const jitter = Math.floor(Math.random() * Math.ceil(this.config.maxRequestsPerWorker * 0.1));
@@ -191,6 +208,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         if (worker.state !== 'starting') return;
         worker.state = 'ready';
         worker.readyAt = Date.now();
+        if (worker.slot) worker.slot.addedByScaleUp = false;
         worker.lastReportAt ??= Date.now();
         this.log.info({ worker: worker.id, workerPid: worker.pid, startupMs: worker.readyAt - worker.forkedAt }, 'worker ready');
         this.updateReadyGauge();
@@ -238,7 +256,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       { worker: worker.id, workerPid: worker.pid, code, signal, uptimeMs, reason: worker.retireReason ?? worker.killReason ?? 'unexpected' },
       'worker exited',
     );
-    (worker as ManagedWorker & { resolveExit: (info: WorkerExitInfo) => void }).resolveExit({ code, signal });
+    this.exitResolvers.get(worker.id)?.({ code, signal });
+    this.exitResolvers.delete(worker.id);
     this.emit('worker-gone', worker);
 
     const slot = worker.slot;
@@ -432,8 +451,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.metrics.workersExpected.set(count);
       if (count > active.length) {
         const added: ManagedWorker[] = [];
-        for (let i = active.length; i < count; i += 1) added.push(this.workers.get(this.addSlot().workerId!)!);
+        for (let i = active.length; i < count; i += 1) added.push(this.workers.get(this.addSlot({ addedByScaleUp: true }).workerId!)!);
         await Promise.allSettled(added.map((worker) => this.waitReady(worker, this.config.workerReadyTimeoutMs)));
+        // From now on the operator's count stands, whether or not every new worker made it.
+        for (const worker of added) if (worker.slot) worker.slot.addedByScaleUp = false;
         return;
       }
       const surplus = active.slice(count).reverse();

@@ -109,6 +109,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
+  if (e.WORKER_HEARTBEAT_TIMEOUT_MS < 2 * e.HEALTH_REPORT_INTERVAL_MS) {
+    throw new ConfigError(
+      'WORKER_HEARTBEAT_TIMEOUT_MS',
+      `must be at least twice HEALTH_REPORT_INTERVAL_MS (${e.HEALTH_REPORT_INTERVAL_MS}), or healthy workers are killed as hung`,
+    );
+  }
   if (production && !e.JWT_SECRET) {
     throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production');
   }

@@ -36,4 +36,9 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ WORKERS: 'many' })).to.throw(ConfigError, /^invalid configuration: WORKERS /);
     expect(() => loadConfig({ RATE_LIMIT_MAX: '1.5' })).to.throw(ConfigError, /RATE_LIMIT_MAX/);
   });
+
+  it('refuses a heartbeat timeout that healthy workers could miss', () => {
+    expect(() => loadConfig({ HEALTH_REPORT_INTERVAL_MS: '6000' })).to.throw(ConfigError, /^invalid configuration: WORKER_HEARTBEAT_TIMEOUT_MS must be at least twice/);
+    expect(loadConfig({ HEALTH_REPORT_INTERVAL_MS: '5000' }).workerHeartbeatTimeoutMs).to.equal(10_000);
+  });
 });
