@@ -17,6 +17,13 @@ import { healthRoutes } from './routes/health.js';
 import { pingRoutes } from './routes/ping.js';
 import { statsRoutes } from './routes/stats.js';
 
+/** The pattern of the route that serves this path and method, if any. */
+function matchedPattern(router: Router, path: string, method: string): string | undefined {
+  const layers = router.match(path, method).pathAndMethod;
+  const layer = layers.findLast((candidate) => candidate.methods.length > 0);
+  return layer ? String(layer.path) : undefined;
+}
+
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.trustProxy });
   app.silent = true;
@@ -32,7 +39,7 @@ export function createApp(deps: AppDeps): Koa {
   entryRoutes(router, requireUser, new EntryService(new EntriesRepository(deps.db), entryCounts));
   statsRoutes(router, requireUser, new StatsRepository(deps.db));
 
-  app.use(requestMetrics(deps.metrics));
+  app.use(requestMetrics(deps.metrics, (ctx) => matchedPattern(router, ctx.path, ctx.method)));
   app.use(async (ctx, next) => {
     ctx.state.log = deps.log;
     await next();

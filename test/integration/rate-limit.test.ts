@@ -49,6 +49,10 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
     expect(Number(blocked.headers.get('retry-after'))).to.be.within(1, 61);
     expect(await app.counter('rateLimitDecisions', { decision: 'allowed' })).to.equal(3);
     expect(await app.counter('rateLimitDecisions', { decision: 'blocked' })).to.equal(1);
+    // The limiter answers before the router runs; the request still carries its route pattern.
+    const { values } = await app.deps.metrics.httpRequestsTotal.get();
+    const blockedSeries = values.filter((v) => v.labels.status === '429');
+    expect(blockedSeries.map((v) => [v.labels.route, v.value])).to.deep.equal([['/ping', 1]]);
   });
 
   it('keeps one counter per client under REDIS_KEY_PREFIX, blocked requests included', async () => {
