@@ -42,6 +42,8 @@ export async function runWorker(config: Config): Promise<void> {
   const log = createLogger(`worker-${workerId}`, config.logLevel);
   const channel = new PrimaryChannel();
   const db = createDatabase(config.databaseUrl, config.databasePoolMax, log);
+  // Health pings get their own connection: a saturated request pool is busy, not disconnected.
+  const healthDb = createDatabase(config.databaseUrl, 1, log);
   const redis = createRedis(config.redisUrl, log);
   const metrics = createAppMetrics({ db, redis });
 
@@ -57,7 +59,7 @@ export async function runWorker(config: Config): Promise<void> {
   answerClientErrorsWithJson(server);
   server.keepAliveTimeout = 5000;
   const drainer = new ConnectionDrainer(server);
-  const probe = new HealthProbe(db, redis, drainer);
+  const probe = new HealthProbe(healthDb, redis, drainer);
   let heartbeat: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -71,7 +73,7 @@ export async function runWorker(config: Config): Promise<void> {
       logDrain({ ...summary, requestsServed: drainer.requestsServed }, summary.cut > 0 ? 'drain deadline reached, connections cut' : 'drain finished');
       probe.stop();
       const [dbClosed, redisClosed] = await Promise.all([
-        withTimeout(db.destroy(), POOL_CLOSE_TIMEOUT_MS),
+        withTimeout(Promise.all([db.destroy(), healthDb.destroy()]), POOL_CLOSE_TIMEOUT_MS),
         withTimeout(closeRedis(redis), POOL_CLOSE_TIMEOUT_MS),
       ]);
       if (redisClosed === 'timeout') redis.destroy();
