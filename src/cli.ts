@@ -109,6 +109,8 @@ async function main(argv: string[]): Promise<number> {
     print(USAGE);
     return EXIT.ok;
   }
+  if (values.json && command !== 'status') throw new UsageError('--json is an option of status only');
+  if (values.timeout !== undefined && command !== 'wait-ready') throw new UsageError('--timeout is an option of wait-ready only');
   const socketPath = controlSocketPath(process.env.CONTROL_SOCKET);
   const expectArguments = (count: number) => {
     if (rest.length !== count) throw new UsageError(`${command} takes ${count || 'no'} argument${count === 1 ? '' : 's'}`);

@@ -77,7 +77,7 @@ describe('pulse ctl and the control socket (end to end)', function () {
     expect(stale.code).to.equal(69);
     expect(stale.stderr).to.include('pulse is not running (nothing answers on the control socket');
 
-    for (const args of [[], ['restart'], ['scale'], ['scale', '0'], ['scale', 'two'], ['wait-ready', '--timeout', 'soon'], ['status', '--colour']]) {
+    for (const args of [[], ['restart'], ['scale'], ['scale', '0'], ['scale', 'two'], ['wait-ready', '--timeout', 'soon'], ['status', '--colour'], ['reload', '--json'], ['status', '--timeout', '5']]) {
       const usage = await runCtl(args, env);
       expect(usage.code, args.join(' ')).to.equal(64);
       expect(usage.stderr).to.include('usage: pulse ctl <command>');
