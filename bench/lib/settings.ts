@@ -1,0 +1,48 @@
+/**
+ * How long and how hard each benchmark runs. BENCH_QUICK=1 shortens every phase for a
+ * smoke run of the harness itself (its numbers are not worth recording).
+ */
+export interface BenchSettings {
+  quick: boolean;
+  /** Workers of every cluster compared for throughput and restarts (the machine has 2 cores). */
+  workers: number;
+  throughputConnections: number;
+  warmupS: number;
+  measureS: number;
+  entries: number;
+  /** The deep pages start after this row (newest first): offset page 901 of 10 = cursor after row 9000. */
+  deepRow: number;
+  pageLimit: number;
+  reloadConnections: number;
+  compliantConnections: number;
+  steadyMs: number;
+  afterRestartMs: number;
+  sigtermConnections: number;
+  crashLoadConnections: number;
+  crashLoadPauseMs: number;
+  scrapes: number;
+  scrapeWorkerCounts: number[];
+}
+
+export function benchSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
+  const quick = env.BENCH_QUICK === '1';
+  return {
+    quick,
+    workers: 2,
+    throughputConnections: 32,
+    warmupS: quick ? 1 : 2,
+    measureS: quick ? 2 : 8,
+    entries: 10_000,
+    deepRow: 9000,
+    pageLimit: 10,
+    reloadConnections: 64,
+    compliantConnections: 16,
+    steadyMs: quick ? 2000 : 4000,
+    afterRestartMs: quick ? 1000 : 2000,
+    sigtermConnections: 64,
+    crashLoadConnections: 4,
+    crashLoadPauseMs: 10,
+    scrapes: quick ? 10 : 50,
+    scrapeWorkerCounts: [2, 8, 16],
+  };
+}
