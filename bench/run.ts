@@ -1,0 +1,136 @@
+/**
+ * `npm run bench`: the operational benchmarks of issue 5, measured in one run on this
+ * machine against the real compiled service, printed as a summary table and written to
+ * docs/BENCHMARKS.md (between its results markers).
+ *
+ * Exit codes: 0 all correctness goals met; 1 a correctness goal missed (a failed request
+ * during our rolling restart, an in-flight request lost on SIGTERM); 2 the harness failed.
+ * BENCH_QUICK=1 runs every phase briefly and writes its report to a temporary file instead.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { dropCreatedDatabases, uniqueDatabaseUrl } from '../test/support/databases.js';
+import { killAllPulse, PROJECT_ROOT, startPulse, type PulseProcess } from '../test/support/pulse-process.js';
+import { Pm2, startBareKoaCluster } from './lib/bare-koa.js';
+import { cleanupAll, onCleanup } from './lib/cleanup.js';
+import { seedJournal, type JournalFixture } from './lib/journal-fixture.js';
+import { describeMachine, loadAverage } from './lib/machine.js';
+import { consoleTable, resultsMarkdown, writeResults, type SectionResult } from './lib/report.js';
+import { benchSettings } from './lib/settings.js';
+import { benchMetricsScrape } from './sections/metrics-scrape.js';
+import { benchRollingRestart, type LoadTarget } from './sections/rolling-restart.js';
+import { benchSigterm } from './sections/sigterm.js';
+import { benchThroughput } from './sections/throughput.js';
+import { benchWorkerCrash } from './sections/worker-crash.js';
+
+const RESULTS_FILE = path.join(PROJECT_ROOT, 'docs/BENCHMARKS.md');
+const DOC_SKELETON = '# Benchmarks\n\nWritten by `npm run bench` (bench/run.ts).\n';
+const EXIT_GOAL_MISSED = 1;
+const EXIT_HARNESS_FAILED = 2;
+/** High enough that the limiter never blocks the load generator; it still runs (Redis) on every request. */
+const UNLIMITED_RATE = '1000000000';
+
+const began = Date.now();
+const log = (line: string) => process.stdout.write(`[bench +${((Date.now() - began) / 1000).toFixed(1)}s] ${line}\n`);
+
+function target(pulse: PulseProcess, path: string, headers?: Record<string, string>): LoadTarget {
+  return { port: pulse.port, url: `${pulse.url}${path}`, path, headers };
+}
+
+async function startCluster(workers: number, env: Record<string, string> = {}): Promise<PulseProcess> {
+  const pulse = await startPulse({ workers, env: { DATABASE_URL: uniqueDatabaseUrl('bench'), RATE_LIMIT_MAX: UNLIMITED_RATE, ...env } });
+  // startPulse makes a temporary directory for the control socket; it goes with the run.
+  onCleanup('remove the control socket directory', async () => fs.rmSync(path.dirname(pulse.env.CONTROL_SOCKET!), { recursive: true, force: true }));
+  return pulse;
+}
+
+/** Runs one section and notes how busy the machine was when it started. */
+async function section(title: string, run: () => Promise<SectionResult>): Promise<SectionResult> {
+  const load = loadAverage();
+  log(`${title} (1-minute load average ${load})`);
+  const result = await run();
+  const note = `_1-minute load average when this section started: ${load} (the benchmark itself keeps both cores busy; well above 3 means other work competed)._`;
+  return { ...result, details: `${note}\n\n${result.details}` };
+}
+
+async function runSections(): Promise<SectionResult[]> {
+  const settings = benchSettings();
+  const sections: SectionResult[] = [];
+
+  log(`starting a Pulse cluster (${settings.workers} workers) and a bare Koa cluster; seeding ${settings.entries} entries`);
+  const pulse = await startCluster(settings.workers);
+  const bare = await startBareKoaCluster(settings.workers);
+  const fixture: JournalFixture = await seedJournal(pulse, settings.entries, settings.deepRow);
+  const limit = settings.pageLimit;
+  const pageOne = target(pulse, `/entries?page=1&limit=${limit}`, fixture.headers);
+
+  sections.push(await section('1. throughput', () => benchThroughput(pulse, bare, fixture, settings, log)));
+  await bare.stop();
+
+  const pm2 = await Pm2.create();
+  const reloadTargets = { ping: target(pulse, '/ping'), entries: pageOne };
+  sections.push(await section('2. rolling restart under load (Pulse, then pm2)', () => benchRollingRestart(pulse, reloadTargets, pm2, settings, log)));
+  await pm2.kill();
+
+  const deepOffset = target(pulse, `/entries?page=${settings.deepRow / limit + 1}&limit=${limit}`, fixture.headers);
+  sections.push(await section('3. SIGTERM under load', () => benchSigterm(pulse, deepOffset, settings, log)));
+
+  log('starting a second Pulse cluster for the worker crash and /metrics (DATABASE_POOL_MAX=2)');
+  // Up to 16 workers below: a small pool each keeps Postgres far from max_connections.
+  const second = await startCluster(settings.workers, { DATABASE_POOL_MAX: '2' });
+  sections.push(await section('5. worker crash', () => benchWorkerCrash(second, target(second, '/ping'), settings, log)));
+  sections.push(await section('4. /metrics scrape latency', () => benchMetricsScrape(second, target(second, '/ping'), settings, log)));
+  await second.stop();
+
+  return sections.sort((a, b) => a.title.localeCompare(b.title));
+}
+
+async function main(): Promise<number> {
+  onCleanup('drop the benchmark databases', dropCreatedDatabases);
+  onCleanup('stop every Pulse cluster', killAllPulse);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: cleaning up`);
+      void cleanupAll(log).finally(() => process.exit(130));
+    });
+  }
+
+  const settings = benchSettings();
+  const machine = await describeMachine();
+  const loadBefore = loadAverage();
+  log(`machine: nproc ${machine.nproc}, node ${machine.node}, load average ${loadBefore}${settings.quick ? ' (BENCH_QUICK: short phases, report to a temporary file)' : ''}`);
+  let sections: SectionResult[];
+  try {
+    sections = await runSections();
+  } catch (error) {
+    log(`benchmark harness failed: ${(error as Error).stack ?? String(error)}`);
+    await cleanupAll(log);
+    return EXIT_HARNESS_FAILED;
+  }
+  await cleanupAll(log);
+
+  const failures = sections.flatMap((s) => s.failures);
+  process.stdout.write(`\n${consoleTable(sections)}\n\n`);
+  const report = {
+    command: settings.quick ? 'BENCH_QUICK=1 npm run bench' : 'npm run bench',
+    machine,
+    durationS: (Date.now() - began) / 1000,
+    loadBefore,
+    loadAfter: loadAverage(),
+    sections,
+    failures,
+  };
+  // A quick run's numbers are not worth recording: its report goes to a temporary file.
+  const resultsFile = settings.quick ? path.join(os.tmpdir(), 'pulse-bench-quick.md') : RESULTS_FILE;
+  writeResults(resultsFile, resultsMarkdown(report), DOC_SKELETON);
+  log(`results written to ${path.relative(PROJECT_ROOT, resultsFile)}`);
+  if (failures.length > 0) {
+    log(`CORRECTNESS GOALS MISSED:\n  - ${failures.join('\n  - ')}`);
+    return EXIT_GOAL_MISSED;
+  }
+  log('all correctness goals met');
+  return 0;
+}
+
+process.exitCode = await main();

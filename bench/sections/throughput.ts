@@ -1,0 +1,152 @@
+import { parseExposition, sampleValue } from '../../test/support/prometheus-text.js';
+import type { PulseProcess } from '../../test/support/pulse-process.js';
+import type { HttpTarget } from '../lib/bare-koa.js';
+import { getJson, type JournalFixture } from '../lib/journal-fixture.js';
+import { RecordedAutocannon, type WindowReport } from '../lib/recorded-autocannon.js';
+import { markdownTable, type SectionResult, type SummaryRow } from '../lib/report.js';
+import type { BenchSettings } from '../lib/settings.js';
+import { formatCounts, mean, ms, percentile, sum } from '../lib/stats.js';
+
+export const PAGE_ONE_GOAL = 0.6;
+const ROUNDS = 3;
+
+interface Scenario {
+  label: string;
+  url: string;
+  headers?: Record<string, string>;
+}
+
+interface Measured extends Scenario {
+  report: WindowReport;
+}
+
+async function measure(scenario: Scenario, settings: BenchSettings, log: (line: string) => void): Promise<Measured> {
+  const load = new RecordedAutocannon({
+    url: scenario.url,
+    connections: settings.throughputConnections,
+    headers: scenario.headers,
+    durationS: settings.warmupS + settings.measureS,
+  });
+  await load.finished;
+  const report = load.window(load.startedAt + settings.warmupS * 1000, load.stoppedAt);
+  log(`  ${scenario.label}: ${report.requestsPerSecond.toFixed(0)} req/s, p50 ${ms(report.latency.p50)}, p99 ${ms(report.latency.p99)}`);
+  return { ...scenario, report };
+}
+
+const ids = (body: { entries?: { id: number }[] }) => (body.entries ?? []).map((entry) => entry.id);
+
+/** Checks the pages return what they claim before their speed means anything. */
+async function verifyPages(pulse: PulseProcess, fixture: JournalFixture, settings: BenchSettings): Promise<void> {
+  const get = (query: string) => getJson(`${pulse.url}/entries?${query}`, fixture.headers);
+  const limit = settings.pageLimit;
+  const first = await get(`page=1&limit=${limit}`);
+  if (first.status !== 200 || first.body.total !== fixture.entries || ids(first.body).length !== limit) {
+    throw new Error(`page 1 is not what the fixture holds: ${first.status} ${JSON.stringify(first.body).slice(0, 300)}`);
+  }
+  const cursorFirst = await get(`cursor=&limit=${limit}`);
+  const deepOffset = await get(`page=${fixture.deepRow / limit + 1}&limit=${limit}`);
+  const deepCursor = await get(`cursor=${fixture.deepCursor}&limit=${limit}`);
+  if (JSON.stringify(ids(cursorFirst.body)) !== JSON.stringify(ids(first.body))) throw new Error('the first keyset page differs from offset page 1');
+  if (ids(deepOffset.body).length !== limit || JSON.stringify(ids(deepCursor.body)) !== JSON.stringify(ids(deepOffset.body))) {
+    throw new Error('the deep keyset page differs from the deep offset page');
+  }
+}
+
+async function countCacheLookups(pulse: PulseProcess): Promise<{ hit: number; miss: number }> {
+  const samples = parseExposition(await (await fetch(`${pulse.adminUrl}/metrics`)).text());
+  const lookups = (result: string) => sampleValue(samples, 'pulse_cache_lookups_total', { cache: 'entry_count', result }) ?? 0;
+  return { hit: lookups('hit'), miss: lookups('miss') + lookups('error') };
+}
+
+const percentOf = (value: number, base: number) => `${((100 * value) / base).toFixed(0)}%`;
+
+/** p50/p99 of one run, or the mean of each over the rounds of a scenario. */
+const latencies = (runs: Measured[]) =>
+  `p50 ${ms(mean(runs.map((m) => m.report.latency.p50)))}, p99 ${ms(mean(runs.map((m) => m.report.latency.p99)))}`;
+
+export async function benchThroughput(
+  pulse: PulseProcess,
+  bare: HttpTarget,
+  fixture: JournalFixture,
+  settings: BenchSettings,
+  log: (line: string) => void,
+): Promise<SectionResult> {
+  await verifyPages(pulse, fixture, settings);
+  const limit = settings.pageLimit;
+  const entries = (query: string, label: string): Scenario => ({ label, url: `${pulse.url}/entries?${query}&limit=${limit}`, headers: fixture.headers });
+  const bareScenario: Scenario = { label: `bare Koa GET ${bare.path}`, url: bare.url };
+  const pageOne = entries('page=1', 'GET /entries page 1 (offset, cached count)');
+  const rest: Scenario[] = [
+    { label: 'GET /ping (full middleware, no database)', url: `${pulse.url}/ping` },
+    entries(`page=${fixture.deepRow / limit + 1}`, `GET /entries page ${fixture.deepRow / limit + 1} (deep offset)`),
+    entries('cursor=', 'GET /entries first keyset page (cursor)'),
+    entries(`cursor=${fixture.deepCursor}`, `GET /entries keyset page after row ${fixture.deepRow} (deep cursor)`),
+  ];
+
+  // Bare Koa and page 1 are measured in rounds, back to back, with the other scenarios
+  // in between: each round's ratio compares two runs a few seconds apart, and the median
+  // round keeps a burst of load from elsewhere on the machine from deciding the verdict.
+  const bareRuns: Measured[] = [];
+  const pageOneRuns: Measured[] = [];
+  const others: Measured[] = [];
+  const before = await countCacheLookups(pulse);
+  for (let round = 0; round < ROUNDS; round += 1) {
+    bareRuns.push(await measure(bareScenario, settings, log));
+    pageOneRuns.push(await measure(pageOne, settings, log));
+    for (const scenario of rest.slice(round * 2, round * 2 + 2)) others.push(await measure(scenario, settings, log));
+  }
+  const after = await countCacheLookups(pulse);
+
+  const bareRps = mean(bareRuns.map((m) => m.report.requestsPerSecond));
+  const pageOneRps = mean(pageOneRuns.map((m) => m.report.requestsPerSecond));
+  const roundRatios = pageOneRuns.map((m, i) => m.report.requestsPerSecond / bareRuns[i]!.report.requestsPerSecond);
+  const ratio = percentile(roundRatios, 50);
+  const cacheHits = after.hit - before.hit;
+  const cacheLookups = cacheHits + after.miss - before.miss;
+
+  const all = [...bareRuns.map((m, i) => ({ ...m, label: `${m.label} (round ${i + 1})` })), ...pageOneRuns.map((m, i) => ({ ...m, label: `${m.label} (round ${i + 1})` })), ...others];
+  const invalid = all.filter((m) => m.report.non2xx.size > 0 || sum(m.report.errors.values()) > 0);
+  const rows: SummaryRow[] = [
+    { measure: bareScenario.label, value: `${bareRps.toFixed(0)} req/s, ${latencies(bareRuns)}` },
+    { measure: pageOne.label, value: `${pageOneRps.toFixed(0)} req/s, ${latencies(pageOneRuns)} (${percentOf(pageOneRps, bareRps)} of bare Koa)` },
+    ...others.map((m) => ({
+      measure: m.label,
+      value: `${m.report.requestsPerSecond.toFixed(0)} req/s, ${latencies([m])} (${percentOf(m.report.requestsPerSecond, bareRps)} of bare Koa)`,
+    })),
+    {
+      measure: 'cached page 1 vs bare Koa',
+      value: `${(ratio * 100).toFixed(0)}% (median round; rounds: ${roundRatios.map((r) => `${(r * 100).toFixed(0)}%`).join(', ')})`,
+      goal: `>= ${PAGE_ONE_GOAL * 100}%`,
+      status: ratio >= PAGE_ONE_GOAL ? 'met' : 'MISSED',
+    },
+  ];
+  if (invalid.length > 0) {
+    rows.push({ measure: 'runs with errors or non-2xx (not comparable)', value: invalid.map((m) => m.label).join('; '), status: 'MISSED' });
+  }
+
+  const table = markdownTable(
+    ['Scenario', 'req/s', 'p50', 'p99', 'vs bare Koa', 'non-2xx', 'errors'],
+    all.map((m) => [
+      m.label,
+      m.report.requestsPerSecond.toFixed(0),
+      ms(m.report.latency.p50),
+      ms(m.report.latency.p99),
+      percentOf(m.report.requestsPerSecond, bareRps),
+      formatCounts(m.report.non2xx),
+      formatCounts(m.report.errors),
+    ]),
+  );
+  const details = [
+    `${settings.workers} workers each (Pulse: the real compiled cluster; bare Koa: bench/bare-koa-cluster.ts), autocannon with ${settings.throughputConnections} keep-alive connections, ` +
+      `${settings.warmupS} s warm-up discarded, then ${settings.measureS} s measured per scenario. Authenticated requests carry a Bearer token; ` +
+      `the user has ${fixture.entries} entries; pages hold ${limit} entries. Before measuring, the bench checked that the first keyset page equals offset page 1 ` +
+      `and that the deep keyset page equals the deep offset page.`,
+    '',
+    table,
+    '',
+    `Page 1 at ${(ratio * 100).toFixed(0)}% of bare Koa in the median of ${ROUNDS} back-to-back rounds ` +
+      `(goal ${PAGE_ONE_GOAL * 100}%: ${ratio >= PAGE_ONE_GOAL ? 'met' : '**missed**'}); the "vs bare Koa" column divides by the mean of the bare Koa rounds. ` +
+      `Entry-count cache during the run: ${cacheHits} hits of ${cacheLookups} lookups.`,
+  ].join('\n');
+  return { title: '1. Throughput', rows, details, failures: [] };
+}
