@@ -158,6 +158,9 @@ export class ControlServer {
         return reply({ type: 'done', result: this.status() });
       case 'reload': {
         const result = await supervisor.rollingRestart((message) => reply({ type: 'progress', message }));
+        if (!result.ok && this.deps.isShuttingDown()) {
+          throw new Error(`the rolling restart was stopped by a shutdown (${result.replaced}/${result.total} workers replaced)`);
+        }
         if (!result.ok) {
           throw new Error(`${result.error ?? 'unknown error'} (${result.replaced}/${result.total} workers replaced; the remaining old workers keep serving)`);
         }

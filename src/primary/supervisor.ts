@@ -205,6 +205,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!worker) return;
     switch (raw.type) {
       case 'ready':
+        if (worker.retireReason) {
+          // Asked to drain while it was still loading its code, before it listened for
+          // messages (a shutdown during a replacement): that drain was lost, repeat it.
+          this.send(worker, { type: 'drain', reason: worker.retireReason });
+          return;
+        }
         if (worker.state !== 'starting') return;
         worker.state = 'ready';
         worker.readyAt = Date.now();

@@ -15,7 +15,8 @@ const exitsFor = (pulse: PulseProcess, reason: string) => pulse.logs.filter((l) 
 describe('worker recycling and hung workers (end to end)', function () {
   this.timeout(60_000);
   let pulse: PulseProcess | undefined;
-  afterEach(async () => {
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && pulse) console.log(pulse.tail(60));
     await pulse?.stop();
     pulse = undefined;
   });
@@ -76,11 +77,9 @@ describe('worker recycling and hung workers (end to end)', function () {
   it('kills a worker whose heartbeats stop (SIGSTOP) after WORKER_HEARTBEAT_TIMEOUT_MS and replaces it (reason hung)', async () => {
     pulse = await startPulse({ workers: 2, env: { WORKER_HEARTBEAT_TIMEOUT_MS: '2000', HEALTH_REPORT_INTERVAL_MS: '250' } });
     const [victim, survivor] = await pulse.workerPids();
-    const stoppedAt = Date.now();
     process.kill(victim!, 'SIGSTOP');
 
     const hung = await pulse.waitForLog((l) => l.msg === 'worker hung: no heartbeat, killing it' && l.workerPid === victim, 10_000);
-    expect(Date.now() - stoppedAt).to.be.at.least(2000);
     expect(hung.lastReportAgeMs).to.be.above(2000);
     const exited = await pulse.waitForLog((l) => l.msg === 'worker exited' && l.workerPid === victim);
     expect(exited).to.include({ reason: 'hung', signal: 'SIGKILL' });

@@ -116,6 +116,20 @@ describe('rolling restart (end to end)', function () {
     expect(await metric(pulse, 'pulse_rolling_restarts_total', {})).to.equal(1);
   });
 
+  it('SIGTERM during a rollout, while the replacement is still loading: the rollout stops, every worker drains, exit 0', async () => {
+    pulse = await startPulse({ workers: WORKERS, env: NO_RATE_LIMIT });
+    const reload = new CtlRun(['reload'], pulse.env);
+    await reload.waitForOutput('(1/3)');
+    pulse.signal('SIGTERM');
+
+    const exit = await pulse.waitExit(15_000);
+    const result = await reload.done;
+    expect(exit.code, pulse.tail()).to.equal(0);
+    expect(pulse.logs.some((l) => l.msg === 'shutdown complete: every worker drained')).to.equal(true);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.match(/the rolling restart was stopped by a shutdown|closed the control connection/);
+  });
+
   it('stops at a replacement that never becomes ready: exit non-zero, old workers keep serving, failure counted', async () => {
     // New Redis connections are refused while established ones keep working: the old
     // workers stay healthy, a new worker can never pass its readiness check.

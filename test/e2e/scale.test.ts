@@ -18,7 +18,8 @@ async function health(pulse: PulseProcess): Promise<{ status: number; body: Heal
 describe('runtime scaling (end to end)', function () {
   this.timeout(60_000);
   let pulse: PulseProcess | undefined;
-  afterEach(async () => {
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && pulse) console.log(pulse.tail(30));
     await pulse?.stop();
     pulse = undefined;
   });
