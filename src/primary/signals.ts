@@ -43,11 +43,28 @@ export function installSignalHandlers({ log, supervisor, onDrainStart, closeAdmi
       .rollingRestart((line) => log.info(line))
       .catch((error: Error) => log.warn({ err: { message: error.message } }, 'rolling restart refused'));
   });
+  // Signals that arrive while a scaling runs add up (three SIGTTIN: three more workers)
+  // and are applied when it ends, instead of being refused.
+  let scaleTarget: number | undefined;
+  let applyingScale = false;
+  const applyScaleTarget = async () => {
+    applyingScale = true;
+    while (scaleTarget !== undefined && !shutdownStarted) {
+      const target = scaleTarget;
+      try {
+        await supervisor.scale(target);
+      } catch (error) {
+        log.warn({ err: { message: (error as Error).message }, workers: target }, 'scaling refused');
+        scaleTarget = undefined;
+      }
+      if (scaleTarget === target) scaleTarget = undefined;
+    }
+    applyingScale = false;
+  };
   const scaleBy = (delta: number) => {
     if (shutdownStarted) return;
-    supervisor
-      .scale(Math.max(1, supervisor.expected + delta))
-      .catch((error: Error) => log.warn({ err: { message: error.message } }, 'scaling refused'));
+    scaleTarget = Math.max(1, (scaleTarget ?? supervisor.expected) + delta);
+    if (!applyingScale) void applyScaleTarget();
   };
   process.on('SIGTTIN', () => scaleBy(1));
   process.on('SIGTTOU', () => scaleBy(-1));

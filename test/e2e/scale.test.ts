@@ -78,4 +78,28 @@ describe('runtime scaling (end to end)', function () {
     expect(status).to.equal(200);
     expect(body.workers).to.deep.equal({ expected: 1, ready: 1 });
   });
+
+  it('signals sent while a scaling runs add up instead of being refused', async () => {
+    // 100 ms apart: the kernel merges identical signals that are still pending, and each
+    // scaling step (a worker start) takes far longer than that.
+    const send = async (signals: NodeJS.Signals[]) => {
+      for (const signal of signals) {
+        pulse!.signal(signal);
+        await sleep(100);
+      }
+    };
+    pulse = await startPulse({ workers: 1 });
+    await send(['SIGTTIN', 'SIGTTIN', 'SIGTTIN']);
+    await waitFor(async () => {
+      const { status, body } = await health(pulse!);
+      return status === 200 && body.workers.ready === 4 && body.details.length === 4;
+    }, '4 ready workers after three SIGTTIN', 30_000);
+
+    await send(['SIGTTOU', 'SIGTTOU', 'SIGTTIN', 'SIGTTOU']);
+    await waitFor(async () => {
+      const { status, body } = await health(pulse!);
+      return status === 200 && body.workers.expected === 2 && body.details.length === 2;
+    }, '2 workers after -1 -1 +1 -1', 30_000);
+    expect(pulse.logs.some((l) => l.msg === 'scaling refused')).to.equal(false);
+  });
 });
