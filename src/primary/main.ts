@@ -8,7 +8,7 @@ import { createAdminServer } from './admin-server.js';
 import { ControlServer } from './control-server.js';
 import { computeHealth, staleAfterMs } from './health.js';
 import { MetricsCollector } from './metrics-collector.js';
-import { installSignalHandlers } from './signals.js';
+import { holdSignalsDuringStartup, installSignalHandlers } from './signals.js';
 import { Supervisor } from './supervisor.js';
 import { createSupervisorMetrics, recordHealth } from './supervisor-metrics.js';
 
@@ -45,6 +45,7 @@ log.info(
   },
   'starting primary',
 );
+const releaseStartupSignals = holdSignalsDuringStartup(log);
 if (usesDevelopmentJwtSecret(config)) log.warn('JWT_SECRET is not set: using the development secret (never do this in production)');
 
 try {
@@ -114,6 +115,7 @@ log.info({ adminHost: config.adminHost, adminPort: config.adminPort }, 'admin se
 
 supervisor.start(config.workers);
 
+releaseStartupSignals();
 installSignalHandlers({
   log,
   supervisor,

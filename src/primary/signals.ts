@@ -1,6 +1,31 @@
 import type { Logger } from '../shared/logger.js';
 import type { Supervisor } from './supervisor.js';
 
+const OPERATOR_SIGNALS = ['SIGHUP', 'SIGTTIN', 'SIGTTOU'] as const;
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/**
+ * Until the supervisor runs (migrations, sockets), a stop signal simply exits (nothing to
+ * drain yet) and SIGHUP/SIGTTIN/SIGTTOU are ignored instead of killing the primary, which
+ * is their default. Returns the function that removes these handlers.
+ */
+export function holdSignalsDuringStartup(log: Logger): () => void {
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  for (const signal of OPERATOR_SIGNALS) {
+    handlers.set(signal, () => log.warn({ signal }, 'signal ignored: the primary is still starting'));
+  }
+  for (const signal of STOP_SIGNALS) {
+    handlers.set(signal, () => {
+      log.info({ signal }, 'stopped before any worker was started');
+      process.exit(0);
+    });
+  }
+  for (const [signal, handler] of handlers) process.on(signal, handler);
+  return () => {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  };
+}
+
 export interface SignalDeps {
   log: Logger;
   supervisor: Supervisor;

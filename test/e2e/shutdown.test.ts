@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { expect } from 'chai';
 import { startPulse, isAlive, type PulseProcess } from '../support/pulse-process.js';
 import { SlowRequest, tryConnect } from '../support/raw-http.js';
@@ -122,5 +123,33 @@ describe('the primary dies', function () {
     await sleep(shutdownTimeoutMs + 1000);
     for (const pid of pids) expect(isAlive(pid), `worker ${pid} still alive`).to.equal(false);
     expect(pulse.logs.filter((l) => l.msg === 'drain started' && l.reason === 'primary gone')).to.have.length(2);
+  });
+});
+
+describe('signals while the primary is still starting', function () {
+  this.timeout(20_000);
+  let pulse: PulseProcess | undefined;
+  let blackHole: net.Server | undefined;
+  after(async () => {
+    await pulse?.stop();
+    blackHole?.close();
+  });
+
+  it('ignores SIGHUP/SIGTTIN instead of dying, and exits 0 on SIGTERM with nothing to drain', async () => {
+    // A "database" that accepts connections and never answers keeps the primary in its migration step.
+    blackHole = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => blackHole!.listen(0, '127.0.0.1', resolve));
+    const port = (blackHole.address() as net.AddressInfo).port;
+    pulse = await startPulse({ workers: 1, waitHealthy: false, env: { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/pulse` } });
+    await pulse.waitForLog((l) => l.msg === 'starting primary');
+    await sleep(200);
+    pulse.signal('SIGHUP');
+    pulse.signal('SIGTTIN');
+    await pulse.waitForLog((l) => l.msg === 'signal ignored: the primary is still starting' && l.signal === 'SIGTTIN');
+    expect(pulse.exited).to.equal(undefined);
+    pulse.signal('SIGTERM');
+    const exit = await pulse.waitExit(3000);
+    expect(exit.code).to.equal(0);
+    expect(pulse.logs.some((l) => l.msg === 'stopped before any worker was started')).to.equal(true);
   });
 });
