@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { non2xx } from '../support/autocannon-load.js';
+import { CapacityWatch } from '../support/capacity-watch.js';
 import { runCtl } from '../support/ctl.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
 import { startPulse, type PulseProcess } from '../support/pulse-process.js';
@@ -29,8 +30,13 @@ describe('runtime scaling (end to end)', function () {
     const load = new KeepAliveLoad(pulse.port, '/ping', 16);
     await sleep(300);
 
+    const watch = new CapacityWatch(pulse.adminUrl);
     const up = await runCtl(['scale', '3'], pulse.env);
+    const capacity = await watch.stop();
     expect(up.code, up.stderr).to.equal(0);
+    // Adding capacity never makes a load balancer drop the node.
+    expect(capacity.samples).to.be.above(5);
+    expect(capacity.dips, 'health samples below 200 while scaling up').to.deep.equal([]);
     expect(up.stdout).to.equal('scaling from 2 to 3 workers\npulse now runs 3 worker(s)\n');
     const afterUp = await health(pulse);
     expect(afterUp.status).to.equal(200);
