@@ -33,7 +33,7 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /** bare-koa-cluster.js on a free port, in its own process group; resolves once every worker listens. */
-export async function startBareKoaCluster(workers: number): Promise<HttpTarget & { stop: () => Promise<void> }> {
+export async function startBareKoaCluster(workers: number): Promise<HttpTarget & { pid: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const child = spawn(process.execPath, [path.join(BENCH_DIST, 'bare-koa-cluster.js')], {
     cwd: PROJECT_ROOT,
@@ -56,7 +56,7 @@ export async function startBareKoaCluster(workers: number): Promise<HttpTarget &
   });
   await waitFor(() => output.includes('ready'), `the bare Koa cluster to listen (output: ${output})`, 15_000, 25);
   await waitFor(() => answers(target(port).url), 'the bare Koa cluster to answer', 5000, 50);
-  return { ...target(port), stop };
+  return { ...target(port), pid: child.pid!, stop };
 }
 
 interface Pm2Process {
