@@ -8,6 +8,8 @@ import { markdownTable, type SectionResult, type SummaryRow } from '../lib/repor
 import type { BenchSettings } from '../lib/settings.js';
 import { formatCounts, ms, sum } from '../lib/stats.js';
 
+const WARMUP_S = 3;
+
 /** `pulse ctl` exit code when no primary answers on the control socket. */
 const CTL_NOT_RUNNING = 69;
 
@@ -47,6 +49,9 @@ async function restartUnderLoad(
   trigger: () => Promise<RestartOutcome>,
   settings: BenchSettings,
 ): Promise<RestartMeasurement> {
+  // Workers fresh from the previous restart need a few seconds of this route before their
+  // JIT and pools reach steady state: warm them up first, so "steady" means steady.
+  await new RecordedAutocannon({ url: target.url, connections: settings.reloadConnections, headers: target.headers, durationS: WARMUP_S }).finished;
   const autocannon = new RecordedAutocannon({ url: target.url, connections: settings.reloadConnections, headers: target.headers });
   const compliant = new RecordedHttpLoad({ port: target.port, path: target.path, concurrency: settings.compliantConnections, headers: target.headers });
   let start = 0;
@@ -176,7 +181,8 @@ export async function benchRollingRestart(
     ]);
   const details = [
     `Load during each restart: autocannon with ${settings.reloadConnections} keep-alive connections and, at the same time, a compliant keep-alive client ` +
-      `(Node's http.Agent, which honours \`Connection: close\`) with ${settings.compliantConnections} connections; ${settings.steadyMs / 1000} s of steady state, ` +
+      `(Node's http.Agent, which honours \`Connection: close\`) with ${settings.compliantConnections} connections; after a ${WARMUP_S} s warm-up of the route ` +
+      `(unrecorded), ${settings.steadyMs / 1000} s of steady state, ` +
       `the restart, then ${settings.afterRestartMs / 1000} s more. ${settings.workers} workers everywhere. A request is lost when it gets no answer: ` +
       `a socket error, a timeout, or (autocannon) its connection ended before the response, CLOSED_BEFORE_RESPONSE, which autocannon itself does not count. ` +
       `"Failed" = lost + non-2xx, except autocannon's losses on a connection whose last response said \`Connection: close\`: autocannon ignores the header ` +
