@@ -1,6 +1,6 @@
 import Koa from 'koa';
 import Router from '@koa/router';
-import { EntryCountCache } from '../cache/entry-count-cache.js';
+import { EntryListCache } from '../cache/entry-list-cache.js';
 import { EntriesRepository } from '../db/entries-repository.js';
 import { StatsRepository } from '../db/stats-repository.js';
 import { UsersRepository } from '../db/users-repository.js';
@@ -34,7 +34,7 @@ export function createApp(deps: AppDeps): Koa {
   healthRoutes(router, deps);
   pingRoutes(router, deps);
   const requireUser = authenticate(deps.config.jwtSecret);
-  const entryCounts = new EntryCountCache(deps.redis, deps.config.redisKeyPrefix, deps.metrics);
+  const entryCounts = new EntryListCache(deps.redis, deps.config.redisKeyPrefix, deps.metrics);
   authRoutes(router, new UsersRepository(deps.db), deps.config.jwtSecret);
   entryRoutes(router, requireUser, new EntryService(new EntriesRepository(deps.db), entryCounts));
   statsRoutes(router, requireUser, new StatsRepository(deps.db));

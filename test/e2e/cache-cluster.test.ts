@@ -70,7 +70,7 @@ describe('entry-count cache across the workers of the real cluster', function ()
     await redis.close();
   });
 
-  it('a read on one worker sees a write made on the other, even with the count cached', async () => {
+  it('a read on one worker sees a write made on the other, even with the count and first page cached', async () => {
     pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '1000000' } });
     const workerPids = await pulse.workerPids();
     const byWorker = new Map<number, PinnedConnection>();
@@ -93,6 +93,8 @@ describe('entry-count cache across the workers of the real cluster', function ()
       expect(before.body.total).to.equal(0);
       const cacheKey = `${pulse.env.REDIS_KEY_PREFIX}count:user:${userId}`;
       expect(await redis.get(cacheKey), 'the reader cached the count').to.equal('0');
+      const pageKey = `${pulse.env.REDIS_KEY_PREFIX}first-page:user:${userId}`;
+      expect(await redis.hExists(pageKey, '10'), 'the reader cached the first page').to.equal(1);
 
       const created = await writer.send('POST', '/entries', { text: 'hello', mood: 6, category: 'test' }, token);
       expect(created.status).to.equal(201);

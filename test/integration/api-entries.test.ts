@@ -205,7 +205,8 @@ describe('journal API: /entries', function () {
       const key = `${api.config.redisKeyPrefix}count:user:${erin.userId}`;
       // A fixture row written behind the API's back: no write has fenced the cache yet.
       const [{ id }] = await api.db('entries').insert({ user_id: erin.userId, text: 't', mood: 5, category: 'c' }).returning('id');
-      const total = async () => (await api.request('GET', '/entries', { token: erin.token })).json.total;
+      // Page 2: its total comes from the count cache, while page 1 is itself cached whole.
+      const total = async () => (await api.request('GET', '/entries?page=2', { token: erin.token })).json.total;
 
       expect(await total()).to.equal(1);
       expect(await api.redis.get(key)).to.equal('1');
@@ -221,6 +222,43 @@ describe('journal API: /entries', function () {
       expect(await total()).to.equal(2);
       await api.request('DELETE', `/entries/${id}`, { token: erin.token });
       expect(await total()).to.equal(1);
+    });
+
+    it('caches the first page whole under <prefix>first-page:user:<id> and drops it on every write', async () => {
+      const fay = await signUp(api);
+      const key = `${api.config.redisKeyPrefix}first-page:user:${fay.userId}`;
+      const firstPage = async (query = '') => (await api.request('GET', `/entries${query}`, { token: fay.token })).json;
+      const planted = JSON.stringify({ success: true, planted: true });
+      const created = await create(fay.token, entry({ text: 'one' }));
+      const id = created.json.id as number;
+      // Writes fence the cache for a while; let this test's reads store again.
+      await api.redis.del(`${api.config.redisKeyPrefix}count-fence:user:${fay.userId}`);
+
+      expect((await firstPage()).total).to.equal(1);
+      expect(await api.redis.hGet(key, '10')).to.be.a('string');
+      expect((await firstPage('?limit=5')).total).to.equal(1);
+      expect(await api.redis.hKeys(key)).to.have.members(['10', '5']);
+      // The list answers from the cache (proved by planting a body)...
+      await api.redis.hSet(key, '10', planted);
+      expect(await firstPage()).to.deep.equal({ success: true, planted: true });
+      // ...filters and other pages never do...
+      expect((await firstPage('?category=c')).planted).to.equal(undefined);
+      expect((await firstPage('?page=2')).planted).to.equal(undefined);
+      // ...and each kind of write drops every cached page size, so the next read sees it.
+      const writes = [
+        () => create(fay.token, entry({ text: 'two' })),
+        () => api.request('PATCH', `/entries/${id}`, { token: fay.token, body: entry({ text: 'edited' }) }),
+        () => api.request('DELETE', `/entries/${id}`, { token: fay.token }),
+      ];
+      for (const write of writes) {
+        await api.redis.hSet(key, '10', planted);
+        await write();
+        expect(await api.redis.exists(key)).to.equal(0);
+        expect((await firstPage()).planted).to.equal(undefined);
+      }
+      const final = await firstPage();
+      expect(final.total).to.equal(1);
+      expect((final.entries as { text: string }[]).map((e) => e.text)).to.deep.equal(['two']);
     });
   });
 

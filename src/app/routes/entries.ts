@@ -3,7 +3,7 @@ import type { Context, Middleware } from 'koa';
 import { UnknownOwnerError, type EntryRow } from '../../db/entries-repository.js';
 import { currentUserId, INVALID_TOKEN } from '../authenticate.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
-import type { EntryService } from '../entry-service.js';
+import { isUnfiltered, type EntryService } from '../entry-service.js';
 import { HttpError } from '../errors.js';
 import { readJsonBody } from '../json-body.js';
 import { entryIdSchema, entryInputSchema, listQuerySchema, validate } from '../validation.js';
@@ -44,20 +44,25 @@ export function entryRoutes(router: Router, requireUser: Middleware, entries: En
       return;
     }
 
-    const [rows, total] = await Promise.all([
-      entries.repository.listPage(userId, filter, limit + 1, (page - 1) * limit),
-      entries.total(userId, filter),
-    ]);
-    const shown = rows.slice(0, limit);
-    ctx.body = {
-      success: true,
-      entries: shown.map(presentEntry),
-      page,
-      limit,
-      total,
-      totalPages: Math.ceil(total / limit),
-      next_cursor: nextCursor(rows, shown),
+    const buildPage = async () => {
+      const [rows, total] = await Promise.all([
+        entries.repository.listPage(userId, filter, limit + 1, (page - 1) * limit),
+        entries.total(userId, filter),
+      ]);
+      const shown = rows.slice(0, limit);
+      return JSON.stringify({
+        success: true,
+        entries: shown.map(presentEntry),
+        page,
+        limit,
+        total,
+        totalPages: Math.ceil(total / limit),
+        next_cursor: nextCursor(rows, shown),
+      });
     };
+    ctx.type = 'application/json';
+    // The busiest read: a user's newest entries. Cached whole, invalidated by every write.
+    ctx.body = page === 1 && isUnfiltered(filter) ? await entries.firstPage(userId, limit, buildPage) : await buildPage();
   });
 
   router.post('/entries', requireUser, async (ctx) => {

@@ -25,15 +25,35 @@ const STORE_UNLESS_FENCED = new LuaScript(
   2,
 );
 
-export interface EntryCountCacheOptions {
+/** KEYS: first-page hash, fence. ARGV: field (the page limit), body, TTL in seconds. */
+const STORE_FIELD_UNLESS_FENCED = new LuaScript(
+  `
+  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  return 1
+  `,
+  2,
+);
+
+function parseCount(raw: string): number | undefined {
+  const count = /^\d+$/.test(raw) ? Number(raw) : undefined;
+  return count !== undefined && Number.isSafeInteger(count) ? count : undefined;
+}
+
+type CacheName = 'entry_count' | 'entry_first_page';
+
+export interface EntryListCacheOptions {
   writeFenceMs?: number;
   deadlineMs?: number;
 }
 
 /**
- * Each user's entry count in Redis (`<prefix>count:user:<id>`, TTL 60 s), shared by all
- * workers. Redis trouble never fails nor holds a request: a lookup becomes a miss and a
- * store is skipped (both counted in pulse_cache_lookups_total).
+ * Per user, shared by all workers through Redis (TTL 60 s): the entry count
+ * (`<prefix>count:user:<id>`) and the serialized first page of the unfiltered list, one
+ * hash field per page size (`<prefix>first-page:user:<id>`). Redis trouble never fails
+ * nor holds a request: a lookup becomes a miss and a store is skipped (both counted in
+ * pulse_cache_lookups_total).
  *
  * A read after a successful write must see the write, from any worker:
  * - invalidate() deletes the count and sets a short write fence in one transaction, and
@@ -43,7 +63,7 @@ export interface EntryCountCacheOptions {
  *   stops using and storing that user's count and retries the invalidation on that
  *   user's next lookup and when Redis is back.
  */
-export class EntryCountCache {
+export class EntryListCache {
   private readonly writeFenceMs: number;
   private readonly deadlineMs: number;
   /** userId -> number of its latest failed invalidation attempt. */
@@ -56,7 +76,7 @@ export class EntryCountCache {
     private readonly keyPrefix: string,
     private readonly metrics: AppMetrics,
     private readonly ttlSeconds = 60,
-    options: EntryCountCacheOptions = {},
+    options: EntryListCacheOptions = {},
   ) {
     this.writeFenceMs = options.writeFenceMs ?? WRITE_FENCE_MS;
     this.deadlineMs = options.deadlineMs ?? REDIS_DEADLINE_MS;
@@ -64,32 +84,56 @@ export class EntryCountCache {
 
   /** The cached count, or undefined on a miss or when Redis cannot answer. */
   async get(userId: number): Promise<number | undefined> {
-    if (this.unconfirmedInvalidations.has(userId)) {
-      this.countLookup((await this.tryInvalidate(userId)) ? 'miss' : 'error');
-      return undefined;
-    }
-    try {
-      const value = await this.bounded(this.redis.get(this.countKey(userId)), 'GET');
-      const count = value !== null && /^\d+$/.test(value) ? Number(value) : undefined;
-      const hit = count !== undefined && Number.isSafeInteger(count);
-      this.countLookup(hit ? 'hit' : 'miss');
-      return hit ? count : undefined;
-    } catch {
-      this.countLookup('error');
-      return undefined;
-    }
+    return this.lookup(userId, 'entry_count', () => this.redis.get(this.countKey(userId)), parseCount);
   }
 
   /** Stores a count just taken from the database, unless a write fenced it off. Never throws. */
   async set(userId: number, count: number): Promise<void> {
+    await this.store(userId, 'entry_count', () =>
+      STORE_UNLESS_FENCED.run(this.redis, [this.countKey(userId), this.fenceKey(userId)], [count, this.ttlSeconds]),
+    );
+  }
+
+  /** The cached JSON body of the unfiltered first page of `limit` entries, if any. */
+  async getFirstPage(userId: number, limit: number): Promise<string | undefined> {
+    return this.lookup(userId, 'entry_first_page', () => this.redis.hGet(this.firstPageKey(userId), String(limit)), (raw) => raw);
+  }
+
+  /** Stores a first page just built from the database, unless a write fenced it off. Never throws. */
+  async setFirstPage(userId: number, limit: number, body: string): Promise<void> {
+    await this.store(userId, 'entry_first_page', () =>
+      STORE_FIELD_UNLESS_FENCED.run(this.redis, [this.firstPageKey(userId), this.fenceKey(userId)], [limit, body, this.ttlSeconds]),
+    );
+  }
+
+  /** A read that counts as a hit only when it yields a usable value. */
+  private async lookup<T>(
+    userId: number,
+    cache: CacheName,
+    read: () => Promise<string | null | undefined>,
+    parse: (raw: string) => T | undefined,
+  ): Promise<T | undefined> {
+    if (this.unconfirmedInvalidations.has(userId)) {
+      this.countLookup(cache, (await this.tryInvalidate(userId)) ? 'miss' : 'error');
+      return undefined;
+    }
+    try {
+      const raw = await this.bounded(read(), `read ${cache}`);
+      const value = raw === null || raw === undefined ? undefined : parse(raw);
+      this.countLookup(cache, value === undefined ? 'miss' : 'hit');
+      return value;
+    } catch {
+      this.countLookup(cache, 'error');
+      return undefined;
+    }
+  }
+
+  private async store(userId: number, cache: CacheName, write: () => Promise<unknown>): Promise<void> {
     if (this.unconfirmedInvalidations.has(userId)) return;
     try {
-      await this.bounded(
-        STORE_UNLESS_FENCED.run(this.redis, [this.countKey(userId), this.fenceKey(userId)], [count, this.ttlSeconds]),
-        'store count',
-      );
+      await this.bounded(write(), `store ${cache}`);
     } catch {
-      this.countLookup('write_error');
+      this.countLookup(cache, 'write_error');
     }
   }
 
@@ -106,13 +150,13 @@ export class EntryCountCache {
       const transaction = this.redis
         .multi()
         .set(this.fenceKey(userId), '1', { PX: this.writeFenceMs })
-        .del(this.countKey(userId));
+        .del([this.countKey(userId), this.firstPageKey(userId)]);
       await this.bounded(transaction.exec(), 'invalidate count');
       // Only an attempt that started after the latest failed one covers that failure's write.
       if ((this.unconfirmedInvalidations.get(userId) ?? 0) < attempt) this.unconfirmedInvalidations.delete(userId);
       return true;
     } catch {
-      this.countLookup('write_error');
+      this.countLookup('entry_count', 'write_error');
       this.unconfirmedInvalidations.set(userId, Math.max(attempt, this.unconfirmedInvalidations.get(userId) ?? 0));
       return false;
     }
@@ -140,12 +184,16 @@ export class EntryCountCache {
     return withDeadline(operation, this.deadlineMs, `redis ${what}`);
   }
 
-  private countLookup(result: 'hit' | 'miss' | 'error' | 'write_error'): void {
-    this.metrics.cacheLookups.inc({ cache: 'entry_count', result });
+  private countLookup(cache: CacheName, result: 'hit' | 'miss' | 'error' | 'write_error'): void {
+    this.metrics.cacheLookups.inc({ cache, result });
   }
 
   private countKey(userId: number): string {
     return `${this.keyPrefix}count:user:${userId}`;
+  }
+
+  private firstPageKey(userId: number): string {
+    return `${this.keyPrefix}first-page:user:${userId}`;
   }
 
   private fenceKey(userId: number): string {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createAppMetrics, type AppMetrics } from '../../src/app/metrics.js';
-import { EntryCountCache } from '../../src/cache/entry-count-cache.js';
+import { EntryListCache } from '../../src/cache/entry-list-cache.js';
 import { closeRedis, createRedis, type RedisClient } from '../../src/cache/redis.js';
 import { createDatabase, type Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/shared/logger.js';
@@ -48,7 +48,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
   it('misses, then stores under <prefix>count:user:<id> for 60 s, then hits', async () => {
     const redis = await connect();
     const metrics = metricsFor(redis);
-    const cache = new EntryCountCache(redis, prefix, metrics);
+    const cache = new EntryListCache(redis, prefix, metrics);
     expect(await cache.get(42)).to.equal(undefined);
     await cache.set(42, 7);
     expect(await cache.get(42)).to.equal(7);
@@ -59,8 +59,8 @@ describe('entry count cache (Redis, shared by workers)', function () {
 
   it('an invalidation by one worker is seen by every other', async () => {
     const [redisA, redisB] = [await connect(), await connect()];
-    const workerA = new EntryCountCache(redisA, prefix, metricsFor(redisA));
-    const workerB = new EntryCountCache(redisB, prefix, metricsFor(redisB));
+    const workerA = new EntryListCache(redisA, prefix, metricsFor(redisA));
+    const workerB = new EntryListCache(redisB, prefix, metricsFor(redisB));
     await workerA.set(1, 3);
     expect(await workerB.get(1)).to.equal(3);
     await workerB.invalidate(1);
@@ -69,8 +69,8 @@ describe('entry count cache (Redis, shared by workers)', function () {
 
   it('a count taken before a write never lands after the write invalidated it', async () => {
     const [redisA, redisB] = [await connect(), await connect()];
-    const reader = new EntryCountCache(redisA, prefix, metricsFor(redisA), 60, { writeFenceMs: 400 });
-    const writer = new EntryCountCache(redisB, prefix, metricsFor(redisB), 60, { writeFenceMs: 400 });
+    const reader = new EntryListCache(redisA, prefix, metricsFor(redisA), 60, { writeFenceMs: 400 });
+    const writer = new EntryListCache(redisB, prefix, metricsFor(redisB), 60, { writeFenceMs: 400 });
 
     // Reader: miss, counts 3 rows in the database...
     expect(await reader.get(5)).to.equal(undefined);
@@ -90,7 +90,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
 
   it('a count stored just before an invalidation is dropped by it', async () => {
     const redis = await connect();
-    const cache = new EntryCountCache(redis, prefix, metricsFor(redis));
+    const cache = new EntryListCache(redis, prefix, metricsFor(redis));
     await cache.set(9, 1);
     await cache.invalidate(9);
     expect(await cache.get(9)).to.equal(undefined);
@@ -100,7 +100,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
   it('takes a value that is not a count for a miss', async () => {
     const redis = await connect();
     const metrics = metricsFor(redis);
-    const cache = new EntryCountCache(redis, prefix, metrics);
+    const cache = new EntryListCache(redis, prefix, metrics);
     for (const junk of ['abc', '-1', '1.5', '']) {
       await redis.set(`${prefix}count:user:3`, junk);
       expect(await cache.get(3), junk).to.equal(undefined);
@@ -111,7 +111,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
   it('never throws when its Redis client is not connected: misses and skipped writes, counted', async () => {
     const redis = createRedis(TEST_REDIS_URL, log);
     const metrics = metricsFor(redis);
-    const cache = new EntryCountCache(redis, prefix, metrics);
+    const cache = new EntryListCache(redis, prefix, metrics);
     expect(await cache.get(1)).to.equal(undefined);
     await cache.set(1, 2);
     await cache.invalidate(1);
@@ -135,7 +135,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
     it('falls back while Redis is killed and caches again once it is back on the same port', async () => {
       const redis = await connect(server.url);
       const metrics = metricsFor(redis);
-      const cache = new EntryCountCache(redis, prefix, metrics);
+      const cache = new EntryListCache(redis, prefix, metrics);
       await cache.set(1, 10);
       await server.kill();
       await waitFor(() => !redis.isReady, 'the client to notice');
@@ -153,7 +153,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
     it('does not wait on a frozen Redis beyond its short deadline', async () => {
       const redis = await connect(server.url);
       const metrics = metricsFor(redis);
-      const cache = new EntryCountCache(redis, prefix, metrics);
+      const cache = new EntryListCache(redis, prefix, metrics);
       await cache.set(1, 10);
       server.freeze();
       try {
@@ -168,7 +168,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
 
     it('redoes an invalidation that failed while Redis was away, before its stale count is used', async () => {
       const redis = await connect(server.url);
-      const cache = new EntryCountCache(redis, prefix, metricsFor(redis));
+      const cache = new EntryListCache(redis, prefix, metricsFor(redis));
       await cache.set(7, 5);
       await cache.set(8, 1); // never invalidated: shows that the data came back
       await server.shutdownSaving();
