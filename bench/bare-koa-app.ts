@@ -9,13 +9,23 @@
 import http from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
-import { BARE_KOA_PATH } from './lib/bare-koa-route.js';
+import { createClient } from 'redis';
+import { BARE_KOA_PATH, BARE_KOA_REDIS_PATH } from './lib/bare-koa-route.js';
 
 const app = new Koa();
 const router = new Router();
 router.get(BARE_KOA_PATH, (ctx) => {
   ctx.body = { success: true, message: 'hello' };
 });
+if (process.env.REDIS_URL) {
+  const redis = createClient({ url: process.env.REDIS_URL });
+  await redis.connect();
+  router.get(BARE_KOA_REDIS_PATH, async (ctx) => {
+    await redis.get('bare-koa:a');
+    await redis.get('bare-koa:b');
+    ctx.body = { success: true, message: 'hello' };
+  });
+}
 app.use(router.routes());
 app.use(router.allowedMethods());
 
@@ -25,5 +35,6 @@ server.keepAliveTimeout = 5000;
 server.listen(Number(process.env.PORT ?? 3000), process.env.HOST ?? '127.0.0.1');
 
 const stop = () => server.close(() => process.exit(0));
+// (With REDIS_URL, the open Redis client does not delay the exit: process.exit ends it.)
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);

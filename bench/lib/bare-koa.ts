@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { TEST_REDIS_URL } from '../../test/support/databases.js';
 import { freePort } from '../../test/support/ports.js';
 import { PROJECT_ROOT } from '../../test/support/pulse-process.js';
 import { sleep, waitFor } from '../../test/support/wait.js';
@@ -37,7 +38,7 @@ export async function startBareKoaCluster(workers: number): Promise<HttpTarget &
   const port = await freePort();
   const child = spawn(process.execPath, [path.join(BENCH_DIST, 'bare-koa-cluster.js')], {
     cwd: PROJECT_ROOT,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), WORKERS: String(workers) },
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), WORKERS: String(workers), REDIS_URL: TEST_REDIS_URL },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
