@@ -17,6 +17,17 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
 /** The primary's admin server: what load balancers, systemd and Prometheus talk to. */
 export function createAdminServer(handlers: AdminHandlers, log: Logger): http.Server {
   return http.createServer((req, res) => {
+    try {
+      route(req, res);
+    } catch (error) {
+      // A bug here must cost one answer, never the primary (and with it every worker).
+      log.error({ err: error, url: req.url }, 'admin request failed');
+      if (!res.headersSent) sendJson(res, 500, { success: false, message: 'Internal server error' });
+      else res.destroy();
+    }
+  });
+
+  function route(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
@@ -34,8 +45,8 @@ export function createAdminServer(handlers: AdminHandlers, log: Logger): http.Se
         return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
       }
       case '/metrics':
-        handlers
-          .metrics()
+        Promise.resolve()
+          .then(handlers.metrics)
           .then(({ contentType, body }) => {
             res.writeHead(200, { 'Content-Type': contentType });
             res.end(body);
@@ -48,5 +59,5 @@ export function createAdminServer(handlers: AdminHandlers, log: Logger): http.Se
       default:
         return sendJson(res, 404, { success: false, message: 'Not found' });
     }
-  });
+  }
 }

@@ -80,7 +80,8 @@ supervisor.on('worker-message', (worker, message) => {
 });
 supervisor.on('all-ready', () => {
   // pm2 (fork mode, wait_ready) waits for this message before it considers the app online.
-  if (process.send) process.send('ready');
+  // With a callback a closed channel (pm2 gone) is ignored instead of crashing the primary.
+  if (process.send) process.send('ready', undefined, undefined, () => undefined);
 });
 
 const admin = createAdminServer(

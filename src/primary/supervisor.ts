@@ -163,10 +163,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   send(worker: ManagedWorker, body: PrimaryMessageBody): void {
     if (!worker.handle.isConnected()) return;
+    // A worker whose channel is closing fails the send asynchronously: with a callback the
+    // failure lands here instead of as an 'error' event, which would crash the primary.
+    // Either way the worker is going away; its exit event tells the rest.
     try {
-      worker.handle.send(primaryMessage(body));
+      worker.handle.send(primaryMessage(body), undefined, undefined, () => undefined);
     } catch {
-      // The worker is going away; its exit event tells the rest.
+      // closed between the check and the send
     }
   }
 
@@ -179,6 +182,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private fork(slot: Slot): ManagedWorker {
     const handle = cluster.fork();
+    handle.on('error', (error: Error) => this.log.warn({ worker: handle.id, err: { message: error.message } }, 'worker channel error'));
     const managed: ManagedWorker = {
       id: handle.id,
       pid: handle.process.pid ?? 0,

@@ -13,7 +13,8 @@ async function pingCount(pulse: PulseProcess): Promise<number> {
 describe('metrics stay monotonic when workers are replaced (end to end)', function () {
   this.timeout(60_000);
   let pulse: PulseProcess | undefined;
-  afterEach(async () => {
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && pulse) console.log(pulse.tail(60));
     await pulse?.stop();
     pulse = undefined;
   });

@@ -198,10 +198,19 @@ export async function killAllPulse(): Promise<void> {
   }
 }
 
+/**
+ * Whether the process still runs. A zombie (exited, not yet reaped: its parent died and
+ * this sandbox's init may be slow to reap orphans) has stopped running: it counts as gone.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
