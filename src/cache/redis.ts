@@ -1,4 +1,5 @@
 import { createClient } from 'redis';
+import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/logger.js';
 
 export type RedisClient = ReturnType<typeof createClient>;
@@ -30,16 +31,10 @@ export function createRedis(url: string, log: Logger): RedisClient {
 
 export async function pingRedis(client: RedisClient, timeoutMs: number): Promise<boolean> {
   if (!client.isReady) return false;
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('redis ping timed out')), timeoutMs);
-    });
-    return (await Promise.race([client.ping(), timeout])) === 'PONG';
+    return (await withDeadline(client.ping(), timeoutMs, 'redis ping')) === 'PONG';
   } catch {
     return false;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

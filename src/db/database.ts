@@ -1,6 +1,7 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { knexConfig } from '../../knexfile.js';
+import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/logger.js';
 
 // BIGINT ids and counts fit comfortably in a double for this service; return numbers, not strings.
@@ -19,16 +20,10 @@ export function createDatabase(databaseUrl: string, poolMax: number, log?: Logge
 
 /** `select 1` bounded by a timeout: the truth about the database right now. */
 export async function pingDatabase(db: Database, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('database ping timed out')), timeoutMs);
-    });
-    await Promise.race([db.raw('select 1'), timeout]);
+    await withDeadline(db.raw('select 1'), timeoutMs, 'database ping');
     return true;
   } catch {
     return false;
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -5,6 +5,7 @@ import { createAppMetrics } from '../app/metrics.js';
 import { closeRedis, createRedis, pingRedis } from '../cache/redis.js';
 import { createDatabase, pingDatabase } from '../db/database.js';
 import type { Config } from '../shared/config.js';
+import { DeadlineError, withDeadline } from '../shared/deadline.js';
 import { WorkerExit } from '../shared/ipc-protocol.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { answerClientErrorsWithJson } from './client-errors.js';
@@ -15,12 +16,12 @@ import { PrimaryChannel } from './primary-channel.js';
 const POOL_CLOSE_TIMEOUT_MS = 2000;
 const HEALTH_ANSWER_TIMEOUT_MS = 1000;
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+/** How closing a pool went; never throws, so a failed close cannot stop the exit. */
+function closeWithin(closing: Promise<unknown>, what: string): Promise<'closed' | 'timeout' | 'failed'> {
+  return withDeadline(closing, POOL_CLOSE_TIMEOUT_MS, what).then(
+    () => 'closed' as const,
+    (error: unknown) => (error instanceof DeadlineError ? 'timeout' : 'failed'),
+  );
 }
 
 async function waitUntil(check: () => Promise<boolean>, log: Logger, what: string): Promise<void> {
@@ -73,11 +74,11 @@ export async function runWorker(config: Config): Promise<void> {
       logDrain({ ...summary, requestsServed: drainer.requestsServed }, summary.cut > 0 ? 'drain deadline reached, connections cut' : 'drain finished');
       probe.stop();
       const [dbClosed, redisClosed] = await Promise.all([
-        withTimeout(Promise.all([db.destroy(), healthDb.destroy()]), POOL_CLOSE_TIMEOUT_MS),
-        withTimeout(closeRedis(redis), POOL_CLOSE_TIMEOUT_MS),
+        closeWithin(Promise.all([db.destroy(), healthDb.destroy()]), 'closing the database pools'),
+        closeWithin(closeRedis(redis), 'closing redis'),
       ]);
-      if (redisClosed === 'timeout') redis.destroy();
-      log.info({ database: dbClosed === 'timeout' ? 'timeout' : 'closed', redis: redisClosed === 'timeout' ? 'destroyed' : 'closed' }, 'pools closed');
+      if (redisClosed !== 'closed') redis.destroy();
+      log.info({ database: dbClosed, redis: redisClosed === 'closed' ? 'closed' : 'destroyed' }, 'pools closed');
       const finalMetrics = await metrics.registry.getMetricsAsJSON();
       await channel.send({ type: 'drain-finished', summary, finalMetrics });
       log.info('stopped');
