@@ -107,7 +107,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private slots: Slot[] = [];
   private shuttingDown = false;
   private rolloutRunning = false;
-  private recycling = false;
+  /** The recycling under way, if any: rollouts and scaling wait for it to settle. */
+  private recycling?: Promise<void>;
   private scaling = false;
   private watchdog?: NodeJS.Timeout;
   private allReadyAnnounced = false;
@@ -330,11 +331,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       { worker: worker.id, reason, rssBytes: worker.lastReport.rssBytes, requestsServed: worker.lastReport.requestsServed },
       'recycling worker',
     );
-    this.recycling = true;
-    const slot = worker.slot;
-    void this.replaceSlot(slot, reason)
+    this.recycling = this.replaceSlot(worker.slot, reason)
       .catch((error: Error) => this.log.error({ worker: worker.id, err: { message: error.message } }, 'recycling failed; old worker kept'))
-      .finally(() => (this.recycling = false));
+      .finally(() => (this.recycling = undefined));
   }
 
   private waitReady(worker: ManagedWorker, timeoutMs: number): Promise<void> {
@@ -416,7 +415,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const result: RolloutResult = { ok: true, replaced: 0, total: slots.length, durationMs: 0 };
     this.log.info({ workers: slots.length }, 'rolling restart started');
     try {
-      while (this.recycling) await new Promise((resolve) => setTimeout(resolve, 50));
+      await this.recycling;
       for (const slot of slots) {
         if (slot.removed) continue;
         if (this.shuttingDown) throw new Error('shutdown started during the rolling restart');
@@ -455,7 +454,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.scaling = true;
     try {
       // A recycling replacement must not land in a slot that scaling removes.
-      while (this.recycling) await new Promise((resolve) => setTimeout(resolve, 50));
+      await this.recycling;
       const active = this.slots.filter((slot) => !slot.removed);
       this.log.info({ from: active.length, to: count }, 'scaling workers');
       this.metrics.workersExpected.set(count);
