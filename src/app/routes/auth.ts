@@ -3,10 +3,11 @@ import { EmailTakenError, type UsersRepository } from '../../db/users-repository
 import { HttpError } from '../errors.js';
 import { readJsonBody } from '../json-body.js';
 import { hashPassword, verifyPassword } from '../passwords.js';
-import { issueToken } from '../tokens.js';
+import { tokenIssuer } from '../tokens.js';
 import { loginSchema, registerSchema, validate } from '../validation.js';
 
 export function authRoutes(router: Router, users: UsersRepository, jwtSecret: string): void {
+  const issueToken = tokenIssuer(jwtSecret);
   router.post('/register', async (ctx) => {
     const { email, password } = validate(registerSchema, await readJsonBody(ctx));
     let userId: number;
@@ -26,6 +27,6 @@ export function authRoutes(router: Router, users: UsersRepository, jwtSecret: st
     if (!(await verifyPassword(password, credentials?.passwordHash))) {
       throw new HttpError(401, 'Invalid email or password');
     }
-    ctx.body = { success: true, message: 'Login successful', token: issueToken(credentials!.id, jwtSecret) };
+    ctx.body = { success: true, message: 'Login successful', token: issueToken(credentials!.id) };
   });
 }
