@@ -40,11 +40,7 @@ export function createApp(deps: AppDeps): Koa {
   statsRoutes(router, requireUser, new StatsRepository(deps.db));
 
   app.use(requestMetrics(deps.metrics, (ctx) => matchedPattern(router, ctx.path, ctx.method)));
-  app.use(async (ctx, next) => {
-    ctx.state.log = deps.log;
-    await next();
-  });
-  app.use(errorEnvelope());
+  app.use(errorEnvelope(deps.log));
   app.use(rateLimit(deps));
   app.use(routeFallbacks());
   app.use(router.routes());

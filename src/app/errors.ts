@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import type { Logger } from '../shared/logger.js';
 
 /** An error whose status and message are safe to show to the client. */
 export class HttpError extends Error {
@@ -24,7 +25,7 @@ export function sendError(ctx: Context, status: number, message: string): void {
  * their stack and answered as a plain 500 (database/Redis outages as 503); a client
  * never sees a stack trace.
  */
-export function errorEnvelope() {
+export function errorEnvelope(log: Logger) {
   return async (ctx: Context, next: Next): Promise<void> => {
     try {
       await next();
@@ -37,7 +38,7 @@ export function errorEnvelope() {
       if (typeof status === 'number' && status >= 400 && status < 500 && (error as { expose?: boolean }).expose) {
         return sendError(ctx, status, (error as Error).message);
       }
-      ctx.state.log?.error({ err: error, route: ctx._matchedRoute }, 'request failed');
+      log.error({ err: error, route: ctx._matchedRoute }, 'request failed');
       if (isDependencyError(error)) return sendError(ctx, 503, SERVICE_UNAVAILABLE);
       sendError(ctx, 500, 'Internal server error');
     }

@@ -51,8 +51,8 @@ export class ConnectionDrainer {
     this.activeRequests.set(socket, (this.activeRequests.get(socket) ?? 0) + 1);
     this.inflightResponses.add(res);
     if (this.draining) res.setHeader('Connection', 'close');
-    res.once('finish', () => (this.served += 1));
     res.once('close', () => {
+      if (res.writableFinished) this.served += 1;
       this.inflightResponses.delete(res);
       const remaining = (this.activeRequests.get(socket) ?? 1) - 1;
       if (this.activeRequests.has(socket)) this.activeRequests.set(socket, remaining);

@@ -127,7 +127,7 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
         build: (deps) => {
           const koa = new Koa();
           koa.silent = true;
-          koa.use(errorEnvelope());
+          koa.use(errorEnvelope(deps.log));
           koa.use(rateLimit(deps));
           koa.use(() => {
             throw new Error('downstream bug');
