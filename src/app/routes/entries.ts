@@ -7,6 +7,7 @@ import { isUnfiltered, type EntryService } from '../entry-service.js';
 import { HttpError } from '../errors.js';
 import { readJsonBody } from '../json-body.js';
 import { entryIdSchema, entryInputSchema, listQuerySchema, validate } from '../validation.js';
+import { queryParams } from '../query-params.js';
 
 export const ENTRY_NOT_FOUND = 'Entry not found or access denied';
 
@@ -24,7 +25,7 @@ export function presentEntry(row: EntryRow) {
 
 /** `/entries/:id` or the original's `/entries?id=N`. */
 function entryId(ctx: Context): string {
-  const raw = (ctx.params as Record<string, string> | undefined)?.id ?? ctx.query.id;
+  const raw = (ctx.params as Record<string, string> | undefined)?.id ?? queryParams(ctx).id;
   return validate(entryIdSchema, raw);
 }
 
@@ -33,7 +34,7 @@ const notFound = () => new HttpError(404, ENTRY_NOT_FOUND);
 export function entryRoutes(router: Router, requireUser: Middleware, entries: EntryService): void {
   router.get('/entries', requireUser, async (ctx) => {
     const userId = currentUserId(ctx);
-    const { page, limit, cursor, ...filter } = validate(listQuerySchema, ctx.query);
+    const { page, limit, cursor, ...filter } = validate(listQuerySchema, queryParams(ctx));
 
     if (cursor !== undefined) {
       // Keyset page: one index range scan whatever the depth.
