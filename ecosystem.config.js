@@ -13,8 +13,16 @@
  * pm2 reads.
  */
 
-/** Keep in step with SHUTDOWN_TIMEOUT_MS: the drain, plus the supervisor's kill margin, plus pool closing. */
-const DRAIN_BUDGET_MS = 5000 + 2000 + 3000;
+/**
+ * pm2 reads this file in the environment `pm2 start` runs in, the one Pulse gets: the stop
+ * budget follows SHUTDOWN_TIMEOUT_MS (the drain) plus the supervisor's 2 s kill margin,
+ * pool closing and headroom. An unusable value keeps the default here; Pulse itself
+ * refuses to start with it (exit 78, which pm2 does not restart).
+ */
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
+const configuredDrainMs = Number(process.env.SHUTDOWN_TIMEOUT_MS);
+const drainMs = Number.isSafeInteger(configuredDrainMs) && configuredDrainMs > 0 ? configuredDrainMs : DEFAULT_SHUTDOWN_TIMEOUT_MS;
+const STOP_BUDGET_MS = drainMs + 2000 + 3000 + 5000;
 
 export const apps = [
   {
@@ -27,7 +35,7 @@ export const apps = [
     wait_ready: true,
     listen_timeout: 120_000,
     // pm2 stops with SIGINT and SIGKILLs after kill_timeout (default 1600 ms, which would cut drains).
-    kill_timeout: DRAIN_BUDGET_MS + 5000,
+    kill_timeout: STOP_BUDGET_MS,
     // Signal the primary only (like systemd's KillMode=mixed): it drains its workers itself.
     treekill: false,
     autorestart: true,

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,7 @@ const PM2 = path.join(PROJECT_ROOT, 'node_modules/pm2/bin/pm2');
 interface Pm2Process {
   name: string;
   pid: number;
-  pm2_env: { status: string; exec_mode: string; restart_time: number; exit_code?: number; pm_out_log_path: string };
+  pm2_env: { status: string; exec_mode: string; restart_time: number; exit_code?: number; pm_out_log_path: string; kill_timeout: number };
 }
 
 interface Health {
@@ -88,6 +88,7 @@ describe('pm2 with ecosystem.config.js (the real pm2)', function () {
       REDIS_KEY_PREFIX: uniqueRedisPrefix('pm2'),
       JWT_SECRET: 'test-secret-that-is-long-enough',
       RATE_LIMIT_MAX: '1000000000',
+      SHUTDOWN_TIMEOUT_MS: '12000',
       CONTROL_SOCKET: path.join(pm2Home, 'pulse.sock'),
     });
   });
@@ -109,6 +110,8 @@ describe('pm2 with ecosystem.config.js (the real pm2)', function () {
     expect(listed).to.have.length(1);
     expect(listed[0]).to.include({ name: 'pulse' });
     expect(listed[0]!.pm2_env).to.include({ status: 'online', exec_mode: 'fork_mode' });
+    // pm2's SIGKILL comes only after the configured drain, the kill margin and pool closing.
+    expect(listed[0]!.pm2_env.kill_timeout).to.equal(12_000 + 10_000);
   });
 
   it('`pm2 sendSignal SIGHUP pulse` rolls every worker without a failed request; the primary stays', async () => {
@@ -148,5 +151,28 @@ describe('pm2 with ecosystem.config.js (the real pm2)', function () {
     expect(log).to.include('"msg":"shutdown complete: every worker drained"');
     expect(log).to.include('"signal":"SIGINT"');
     expect(fs.existsSync(pm2.env.CONTROL_SOCKET!)).to.equal(false);
+  });
+});
+
+describe('ecosystem.config.js stop budget', () => {
+  const killTimeoutWith = (shutdownTimeout: string | undefined) => {
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
+    if (shutdownTimeout !== undefined) env.SHUTDOWN_TIMEOUT_MS = shutdownTimeout;
+    const output = execFileSync(process.execPath, ['-e', "import('./ecosystem.config.js').then((m) => console.log(m.apps[0].kill_timeout))"], {
+      cwd: PROJECT_ROOT,
+      env,
+      encoding: 'utf8',
+    });
+    return Number(output.trim());
+  };
+
+  it('is the default drain plus 10 s without SHUTDOWN_TIMEOUT_MS, or with a value Pulse would refuse', () => {
+    expect(killTimeoutWith(undefined)).to.equal(15_000);
+    expect(killTimeoutWith('soon')).to.equal(15_000);
+    expect(killTimeoutWith('-5')).to.equal(15_000);
+  });
+
+  it('follows SHUTDOWN_TIMEOUT_MS', () => {
+    expect(killTimeoutWith('30000')).to.equal(40_000);
   });
 });
