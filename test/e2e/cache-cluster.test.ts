@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { expect } from 'chai';
 import { createClient } from 'redis';
-import { startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
 import { serverSocketOwner } from '../support/socket-owner.js';
 
 interface Reply {
@@ -60,18 +60,17 @@ class PinnedConnection {
 
 describe('entry-count cache across the workers of the real cluster', function () {
   this.timeout(60_000);
-  let pulse: PulseProcess | undefined;
+  const pulses = pulsePerTest();
   const connections: PinnedConnection[] = [];
   const redis = createClient({ url: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' });
   before(() => redis.connect());
   after(async () => {
     for (const connection of connections) connection.close();
-    await pulse?.stop();
     await redis.close();
   });
 
   it('a read on one worker sees a write made on the other, even with the count and first page cached', async () => {
-    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '1000000' } });
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '1000000' } });
     const workerPids = await pulse.workerPids();
     const byWorker = new Map<number, PinnedConnection>();
     for (let attempt = 0; attempt < 20 && byWorker.size < 2; attempt += 1) {

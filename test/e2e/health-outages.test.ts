@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { uniqueDatabaseUrl } from '../support/databases.js';
 import { healthUntil, readHealth, scrapeMetrics, sendMany } from '../support/observe.js';
 import { sampleValue } from '../support/prometheus-text.js';
-import { startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
 import { RedisServerProcess } from '../support/redis-server.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
@@ -47,21 +47,19 @@ async function outageAndRecovery(pulse: PulseProcess, down: Dependency, cut: () 
 
 describe('health through dependency outages (end to end)', function () {
   this.timeout(40_000);
-  let pulse: PulseProcess | undefined;
+  const pulses = pulsePerTest();
   let redis: RedisServerProcess | undefined;
   let proxy: TcpProxy | undefined;
   afterEach(async () => {
-    await pulse?.stop();
     await redis?.close();
     await proxy?.cut();
-    pulse = undefined;
     redis = undefined;
     proxy = undefined;
   });
 
   it('Redis stopped: 503 redis "disconnected" within 3 s, the API keeps serving; Redis back: 200 within 3 s', async () => {
     const server = (redis = await RedisServerProcess.start());
-    pulse = await startPulse({ workers: 2, env: { REDIS_URL: server.url, RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 2, env: { REDIS_URL: server.url, RATE_LIMIT_MAX: '100000' } });
     await outageAndRecovery(pulse, 'redis', () => server.kill(), () => server.restart());
   });
 
@@ -71,7 +69,7 @@ describe('health through dependency outages (end to end)', function () {
     const databaseUrl = new URL(uniqueDatabaseUrl('dbcut'));
     databaseUrl.port = String(cuttable.port);
     // The primary migrates through the proxy at start, so it is up then.
-    pulse = await startPulse({ workers: 2, env: { DATABASE_URL: databaseUrl.toString(), RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 2, env: { DATABASE_URL: databaseUrl.toString(), RATE_LIMIT_MAX: '100000' } });
     await outageAndRecovery(pulse, 'database', async () => cuttable.cut(), () => cuttable.reopen());
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { getFresh, healthUntil, readHealth, scrapeMetrics, sendMany } from '../support/observe.js';
 import { sampleValue } from '../support/prometheus-text.js';
-import { isAlive, startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { isAlive, pulsePerTest } from '../support/pulse-process.js';
 import { SlowRequest } from '../support/raw-http.js';
 import { waitFor } from '../support/wait.js';
 
@@ -20,18 +20,17 @@ function resume(pids: number[]): void {
 
 describe('health (end to end)', function () {
   this.timeout(40_000);
-  let pulse: PulseProcess | undefined;
   let stopped: number[] = [];
   afterEach(async () => {
     resume(stopped);
     stopped = [];
-    await pulse?.stop();
-    pulse = undefined;
   });
+  // Registered after the hook above: stopped workers are resumed before their Pulse is stopped.
+  const pulses = pulsePerTest();
 
   it('GET /health: the documented JSON, 200 when all is well, the same answer on the API port, never rate limited', async () => {
     const rateLimitMax = 3;
-    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: String(rateLimitMax) } });
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: String(rateLimitMax) } });
     const admin = await readHealth(pulse);
     expect(admin.httpStatus).to.equal(200);
     expect(Object.keys(admin.body).sort()).to.deep.equal(BODY_KEYS);
@@ -64,7 +63,7 @@ describe('health (end to end)', function () {
   });
 
   it('a SIGSTOPped worker is unresponsive within a few seconds (503, ready drops); SIGCONT brings it back', async () => {
-    pulse = await startPulse({ workers: 2, env: { WORKER_HEARTBEAT_TIMEOUT_MS: '120000' } });
+    const pulse = await pulses.start({ workers: 2, env: { WORKER_HEARTBEAT_TIMEOUT_MS: '120000' } });
     const [victim, other] = (await readHealth(pulse)).body.details;
     process.kill(victim!.pid, 'SIGSTOP');
     stopped.push(victim!.pid);
@@ -94,7 +93,7 @@ describe('health (end to end)', function () {
   });
 
   it('/health/live answers while the primary runs; /health/ready needs one responsive worker', async () => {
-    pulse = await startPulse({ workers: 2, env: { WORKER_HEARTBEAT_TIMEOUT_MS: '120000' } });
+    const pulse = await pulses.start({ workers: 2, env: { WORKER_HEARTBEAT_TIMEOUT_MS: '120000' } });
     const live = await getFresh(`${pulse.adminUrl}/health/live`);
     expect(live.status).to.equal(200);
     expect(JSON.parse(live.text)).to.deep.equal({ status: 'alive' });
@@ -114,7 +113,7 @@ describe('health (end to end)', function () {
 
   it('a hung worker is killed after WORKER_HEARTBEAT_TIMEOUT_MS and replaced (reason hung, counted)', async () => {
     const heartbeatTimeoutMs = 2000;
-    pulse = await startPulse({ workers: 2, env: { WORKER_HEARTBEAT_TIMEOUT_MS: String(heartbeatTimeoutMs) } });
+    const pulse = await pulses.start({ workers: 2, env: { WORKER_HEARTBEAT_TIMEOUT_MS: String(heartbeatTimeoutMs) } });
     const victim = (await readHealth(pulse)).body.details[0]!.pid;
     const stoppedAt = Date.now();
     process.kill(victim, 'SIGSTOP');
@@ -137,7 +136,7 @@ describe('health (end to end)', function () {
   });
 
   it('turns 503 "draining" at the very start of a shutdown, while a slow request keeps a worker busy', async () => {
-    pulse = await startPulse({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '5000' } });
+    const pulse = await pulses.start({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '5000' } });
     const body = JSON.stringify({ email: `draining-${Date.now()}@example.com`, password: 'secret-password' });
     const slow = new SlowRequest(pulse.port, 'POST', '/register', body);
     await slow.connected();

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { getFresh, healthUntil, readHealth, scrapeMetrics, sendMany } from '../support/observe.js';
 import { sampleValue } from '../support/prometheus-text.js';
 import { promtoolCheckMetrics } from '../support/promtool.js';
-import { startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
 
 async function pingCount(pulse: PulseProcess): Promise<number> {
   const { status, samples } = await scrapeMetrics(pulse);
@@ -12,15 +12,10 @@ async function pingCount(pulse: PulseProcess): Promise<number> {
 
 describe('metrics stay monotonic when workers are replaced (end to end)', function () {
   this.timeout(60_000);
-  let pulse: PulseProcess | undefined;
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && pulse) console.log(pulse.tail(60));
-    await pulse?.stop();
-    pulse = undefined;
-  });
+  const pulses = pulsePerTest();
 
   it('across a rolling restart (SIGHUP): never decreases, ends equal to what was sent, /health stays 200', async () => {
-    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
     const oldPids = (await readHealth(pulse)).body.details.map((d) => d.pid);
     let sent = 30;
     expect(await sendMany(`${pulse.url}/ping`, sent)).to.deep.equal(new Map([[200, sent]]));
@@ -71,7 +66,7 @@ describe('metrics stay monotonic when workers are replaced (end to end)', functi
   });
 
   it('across a kill -9 of a worker: what was scraped stays counted, new requests add to it', async () => {
-    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
     expect(await sendMany(`${pulse.url}/ping`, 25)).to.deep.equal(new Map([[200, 25]]));
     expect(await pingCount(pulse)).to.equal(25);
 

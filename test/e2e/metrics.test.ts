@@ -4,19 +4,15 @@ import { UNMATCHED_ROUTE } from '../../src/app/metrics.js';
 import { readHealth, scrapeMetrics, sendMany } from '../support/observe.js';
 import { declaredFamilies, labelValues, sampleValue } from '../support/prometheus-text.js';
 import { promtoolCheckMetrics } from '../support/promtool.js';
-import { startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { pulsePerTest } from '../support/pulse-process.js';
 import { waitFor } from '../support/wait.js';
 
 describe('metrics (end to end)', function () {
   this.timeout(40_000);
-  let pulse: PulseProcess | undefined;
-  afterEach(async () => {
-    await pulse?.stop();
-    pulse = undefined;
-  });
+  const pulses = pulsePerTest();
 
   it('sums the requests of every worker, labelled by route pattern, plus default and supervisor metrics', async () => {
-    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
     const pings = 40;
     const entries = 10;
     const randomPaths = 50;
@@ -84,7 +80,7 @@ describe('metrics (end to end)', function () {
   });
 
   it('is a valid exposition: promtool check metrics finds nothing but prom-client\'s own *_total gauges', async () => {
-    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
     await sendMany(`${pulse.url}/ping`, 5);
     await sendMany(`${pulse.url}/nowhere`, 2);
     const { status, text } = await scrapeMetrics(pulse);
@@ -97,7 +93,7 @@ describe('metrics (end to end)', function () {
   });
 
   it('a SIGSTOPped worker does not make /metrics hang or fail: served from its last snapshot, the miss counted', async () => {
-    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '100000', WORKER_HEARTBEAT_TIMEOUT_MS: '120000' } });
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '100000', WORKER_HEARTBEAT_TIMEOUT_MS: '120000' } });
     await sendMany(`${pulse.url}/ping`, 20);
     const before = await scrapeMetrics(pulse);
     expect(sampleValue(before.samples, 'http_requests_total', { route: '/ping' })).to.equal(20);

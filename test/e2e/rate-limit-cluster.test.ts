@@ -2,7 +2,7 @@ import http from 'node:http';
 import { expect } from 'chai';
 import { RATE_LIMIT_MESSAGE } from '../../src/app/rate-limit.js';
 import { parseExposition, sampleValue } from '../support/prometheus-text.js';
-import { startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
 import { serverSocketOwner } from '../support/socket-owner.js';
 
 interface Answer {
@@ -33,11 +33,10 @@ function getOnNewConnection(pulse: PulseProcess, path: string, workerPids: numbe
 
 describe('rate limit shared by the workers of the real cluster', function () {
   this.timeout(60_000);
-  let pulse: PulseProcess | undefined;
-  after(async () => pulse?.stop());
+  const pulses = pulsePerTest();
 
   it('lets exactly RATE_LIMIT_MAX requests through in total, whichever worker answers', async () => {
-    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '5' } });
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '5' } });
     const workerPids = await pulse.workerPids();
     expect(workerPids).to.have.length(2);
 

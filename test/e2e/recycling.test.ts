@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { non2xx } from '../support/autocannon-load.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
 import { parseExposition, sampleValue } from '../support/prometheus-text.js';
-import { isAlive, startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { isAlive, type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
 import { waitFor } from '../support/wait.js';
 
 async function restarts(pulse: PulseProcess, reason: string): Promise<number> {
@@ -14,15 +14,10 @@ const exitsFor = (pulse: PulseProcess, reason: string) => pulse.logs.filter((l) 
 
 describe('worker recycling and hung workers (end to end)', function () {
   this.timeout(60_000);
-  let pulse: PulseProcess | undefined;
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && pulse) console.log(pulse.tail(60));
-    await pulse?.stop();
-    pulse = undefined;
-  });
+  const pulses = pulsePerTest();
 
   it('recycles a worker after MAX_REQUESTS_PER_WORKER through the rolling path, without a failed request', async () => {
-    pulse = await startPulse({
+    const pulse = await pulses.start({
       workers: 2,
       env: { MAX_REQUESTS_PER_WORKER: '50', HEALTH_REPORT_INTERVAL_MS: '250', RATE_LIMIT_MAX: '1000000000' },
     });
@@ -52,7 +47,7 @@ describe('worker recycling and hung workers (end to end)', function () {
   it('recycles a worker above MAX_WORKER_MEMORY_MB (and keeps serving while it does)', async () => {
     // 1 MB is below any Node process: every worker is recycled as soon as it reports,
     // one at a time, forever. The test watches two rounds, then stops.
-    pulse = await startPulse({
+    const pulse = await pulses.start({
       workers: 1,
       env: { MAX_WORKER_MEMORY_MB: '1', HEALTH_REPORT_INTERVAL_MS: '250', RATE_LIMIT_MAX: '1000000000' },
       waitHealthy: false,
@@ -75,7 +70,7 @@ describe('worker recycling and hung workers (end to end)', function () {
   });
 
   it('kills a worker whose heartbeats stop (SIGSTOP) after WORKER_HEARTBEAT_TIMEOUT_MS and replaces it (reason hung)', async () => {
-    pulse = await startPulse({ workers: 2, env: { WORKER_HEARTBEAT_TIMEOUT_MS: '2000', HEALTH_REPORT_INTERVAL_MS: '250' } });
+    const pulse = await pulses.start({ workers: 2, env: { WORKER_HEARTBEAT_TIMEOUT_MS: '2000', HEALTH_REPORT_INTERVAL_MS: '250' } });
     const [victim, survivor] = await pulse.workerPids();
     process.kill(victim!, 'SIGSTOP');
 

@@ -1,14 +1,13 @@
 import { expect } from 'chai';
-import { startPulse, isAlive, type PulseProcess } from '../support/pulse-process.js';
+import { isAlive, pulsePerTest } from '../support/pulse-process.js';
 import { waitFor } from '../support/wait.js';
 
 describe('worker crashes (end to end)', function () {
   this.timeout(30_000);
-  let pulse: PulseProcess | undefined;
-  after(async () => pulse?.stop());
+  const pulses = pulsePerTest();
 
   it('kill -9 of a worker: it is replaced, the replacement becomes ready, traffic continues', async () => {
-    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
     const before = await pulse.workerPids();
     const victim = before[0]!;
     process.kill(victim, 'SIGKILL');
@@ -38,8 +37,7 @@ describe('worker crashes (end to end)', function () {
   });
 
   it('a crash loop backs off exponentially and never takes the primary or healthy workers down', async () => {
-    await pulse?.stop();
-    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
     const survivor = (await pulse.workerPids())[1]!;
     const delays: number[] = [];
     for (let round = 0; round < 4; round += 1) {

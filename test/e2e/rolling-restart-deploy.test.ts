@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { runCtl } from '../support/ctl.js';
-import { PROJECT_ROOT, startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { PROJECT_ROOT, type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
 
 /** A self-contained copy of the built service, as a deploy would lay it out. */
 function makeRelease(dir: string): string {
@@ -26,20 +26,18 @@ async function ping(pulse: PulseProcess): Promise<string> {
 
 describe('a deploy is "replace the files, reload" (end to end)', function () {
   this.timeout(60_000);
-  let pulse: PulseProcess | undefined;
+  const pulses = pulsePerTest();
   let root: string;
   beforeEach(() => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-deploy-'));
   });
   afterEach(async () => {
-    await pulse?.stop();
-    pulse = undefined;
     fs.rmSync(root, { recursive: true, force: true });
   });
 
   it('files replaced in place: the reload forks workers running the new code', async () => {
     const release = makeRelease(path.join(root, 'app'));
-    pulse = await startPulse({ workers: 2, entry: path.join(release, 'dist/src/primary/main.js') });
+    const pulse = await pulses.start({ workers: 2, entry: path.join(release, 'dist/src/primary/main.js') });
     expect(await ping(pulse)).to.equal('Ping response: pong');
 
     changeWorkerCode(release, 'in-place deploy');
@@ -53,7 +51,7 @@ describe('a deploy is "replace the files, reload" (end to end)', function () {
     const first = makeRelease(path.join(root, 'releases/1'));
     const current = path.join(root, 'current');
     fs.symlinkSync(first, current);
-    pulse = await startPulse({ workers: 2, entry: path.join(current, 'dist/src/primary/main.js') });
+    const pulse = await pulses.start({ workers: 2, entry: path.join(current, 'dist/src/primary/main.js') });
     expect(await ping(pulse)).to.equal('Ping response: pong');
 
     const second = makeRelease(path.join(root, 'releases/2'));

@@ -5,7 +5,7 @@ import { CtlRun, runCtl, type CtlResult } from '../support/ctl.js';
 import { TEST_REDIS_URL } from '../support/databases.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
 import { parseExposition, sampleValue } from '../support/prometheus-text.js';
-import { startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { sleep } from '../support/wait.js';
 
@@ -60,16 +60,14 @@ async function expectZeroDowntimeRollout(pulse: PulseProcess, rollout: () => Pro
 
 describe('rolling restart (end to end)', function () {
   this.timeout(90_000);
-  let pulse: PulseProcess | undefined;
+  const pulses = pulsePerTest();
   const proxies: TcpProxy[] = [];
   afterEach(async () => {
-    await pulse?.stop();
-    pulse = undefined;
     for (const proxy of proxies.splice(0)) await proxy.cut();
   });
 
   it('`ctl reload` under keep-alive load: no failed request, every pid changes, capacity never below N, exit 0 with progress', async () => {
-    pulse = await startPulse({ workers: WORKERS, env: NO_RATE_LIMIT });
+    const pulse = await pulses.start({ workers: WORKERS, env: NO_RATE_LIMIT });
     let reload: CtlResult | undefined;
     await expectZeroDowntimeRollout(pulse, async () => {
       reload = await runCtl(['reload'], pulse!.env);
@@ -82,7 +80,7 @@ describe('rolling restart (end to end)', function () {
   });
 
   it('SIGHUP under keep-alive load: the same guarantees', async () => {
-    pulse = await startPulse({ workers: WORKERS, env: NO_RATE_LIMIT });
+    const pulse = await pulses.start({ workers: WORKERS, env: NO_RATE_LIMIT });
     await expectZeroDowntimeRollout(pulse, async () => {
       const from = pulse!.logs.length;
       pulse!.signal('SIGHUP');
@@ -92,7 +90,7 @@ describe('rolling restart (end to end)', function () {
   });
 
   it('refuses a second reload (ctl or SIGHUP) while one is running, clearly and with a non-zero exit', async () => {
-    pulse = await startPulse({ workers: WORKERS, env: NO_RATE_LIMIT });
+    const pulse = await pulses.start({ workers: WORKERS, env: NO_RATE_LIMIT });
     const first = new CtlRun(['reload'], pulse.env);
     // Two more workers still have to start after this line: the rollout is well under way.
     await first.waitForOutput('(1/3)');
@@ -117,7 +115,7 @@ describe('rolling restart (end to end)', function () {
   });
 
   it('SIGTERM during a rollout, while the replacement is still loading: the rollout stops, every worker drains, exit 0', async () => {
-    pulse = await startPulse({ workers: WORKERS, env: NO_RATE_LIMIT });
+    const pulse = await pulses.start({ workers: WORKERS, env: NO_RATE_LIMIT });
     const reload = new CtlRun(['reload'], pulse.env);
     await reload.waitForOutput('(1/3)');
     pulse.signal('SIGTERM');
@@ -137,7 +135,7 @@ describe('rolling restart (end to end)', function () {
     const proxy = new TcpProxy(redis.hostname, Number(redis.port || 6379));
     proxies.push(proxy);
     await proxy.start();
-    pulse = await startPulse({
+    const pulse = await pulses.start({
       workers: 2,
       env: { ...NO_RATE_LIMIT, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, WORKER_READY_TIMEOUT_MS: '3000' },
     });

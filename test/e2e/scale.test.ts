@@ -3,7 +3,7 @@ import { non2xx } from '../support/autocannon-load.js';
 import { CapacityWatch } from '../support/capacity-watch.js';
 import { runCtl } from '../support/ctl.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
-import { startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 interface Health {
@@ -18,15 +18,10 @@ async function health(pulse: PulseProcess): Promise<{ status: number; body: Heal
 
 describe('runtime scaling (end to end)', function () {
   this.timeout(60_000);
-  let pulse: PulseProcess | undefined;
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && pulse) console.log(pulse.tail(30));
-    await pulse?.stop();
-    pulse = undefined;
-  });
+  const pulses = pulsePerTest(30);
 
   it('`ctl scale 3` then `ctl scale 1` under keep-alive load: no failed request', async () => {
-    pulse = await startPulse({ workers: 2, env: { RATE_LIMIT_MAX: '1000000000' } });
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '1000000000' } });
     const load = new KeepAliveLoad(pulse.port, '/ping', 16);
     await sleep(300);
 
@@ -62,7 +57,7 @@ describe('runtime scaling (end to end)', function () {
   });
 
   it('SIGTTIN adds a worker and SIGTTOU removes one', async () => {
-    pulse = await startPulse({ workers: 2 });
+    const pulse = await pulses.start({ workers: 2 });
     pulse.signal('SIGTTIN');
     await waitFor(async () => {
       const { status, body } = await health(pulse!);
@@ -94,7 +89,7 @@ describe('runtime scaling (end to end)', function () {
         await sleep(100);
       }
     };
-    pulse = await startPulse({ workers: 1 });
+    const pulse = await pulses.start({ workers: 1 });
     await send(['SIGTTIN', 'SIGTTIN', 'SIGTTIN']);
     await waitFor(async () => {
       const { status, body } = await health(pulse!);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { AutocannonLoad } from '../support/autocannon-load.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
-import { startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { pulsePerTest } from '../support/pulse-process.js';
 import { sleep } from '../support/wait.js';
 
 const AUTOCANNON_CONNECTIONS = 32;
@@ -9,11 +9,10 @@ const COMPLIANT_LOOPS = 16;
 
 describe('SIGTERM under continuous keep-alive load (end to end)', function () {
   this.timeout(40_000);
-  let pulse: PulseProcess | undefined;
-  after(async () => pulse?.stop());
+  const pulses = pulsePerTest();
 
   it('answers only normal API responses and every answered request is one the workers counted', async () => {
-    pulse = await startPulse({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '4000', RATE_LIMIT_MAX: '10000000' } });
+    const pulse = await pulses.start({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '4000', RATE_LIMIT_MAX: '10000000' } });
     const autocannon = new AutocannonLoad(`${pulse.url}/ping`, AUTOCANNON_CONNECTIONS);
     const compliant = new KeepAliveLoad(pulse.port, '/ping', COMPLIANT_LOOPS);
 

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { expect } from 'chai';
-import { startPulse, isAlive, type PulseProcess } from '../support/pulse-process.js';
+import { isAlive, type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
 import { SlowRequest, tryConnect } from '../support/raw-http.js';
 import { sleep, waitFor } from '../support/wait.js';
 
@@ -14,15 +14,11 @@ async function inflightOnWorkers(pulse: PulseProcess): Promise<number> {
 
 describe('coordinated graceful shutdown (end to end)', function () {
   this.timeout(40_000);
-  let pulse: PulseProcess | undefined;
-  afterEach(async () => {
-    await pulse?.stop();
-    pulse = undefined;
-  });
+  const pulses = pulsePerTest();
 
   it('completes a request in flight at SIGTERM, refuses new connections, exits 0 within the budget', async () => {
     const shutdownTimeoutMs = 3000;
-    pulse = await startPulse({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), RATE_LIMIT_MAX: '100000' } });
     const body = registerBody('inflight');
     const slow = new SlowRequest(pulse.port, 'POST', '/register', body);
     await slow.connected();
@@ -53,7 +49,7 @@ describe('coordinated graceful shutdown (end to end)', function () {
 
   it('cuts a request still in flight at SHUTDOWN_TIMEOUT_MS, still closes pools, and does not hang', async () => {
     const shutdownTimeoutMs = 1000;
-    pulse = await startPulse({ workers: 1, env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 1, env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), RATE_LIMIT_MAX: '100000' } });
     const slow = new SlowRequest(pulse.port, 'POST', '/register', registerBody('stuck'));
     await slow.connected();
     slow.sendPart(5);
@@ -76,7 +72,7 @@ describe('coordinated graceful shutdown (end to end)', function () {
   });
 
   it('SIGINT to the whole process group (Ctrl+C) drains as gracefully as SIGTERM', async () => {
-    pulse = await startPulse({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '3000', RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '3000', RATE_LIMIT_MAX: '100000' } });
     const slow = new SlowRequest(pulse.port, 'POST', '/register', registerBody('ctrl-c'));
     await slow.connected();
     slow.sendPart(10);
@@ -94,7 +90,7 @@ describe('coordinated graceful shutdown (end to end)', function () {
   });
 
   it('a second SIGTERM during the drain forces an immediate exit', async () => {
-    pulse = await startPulse({ workers: 1, env: { SHUTDOWN_TIMEOUT_MS: '20000', RATE_LIMIT_MAX: '100000' } });
+    const pulse = await pulses.start({ workers: 1, env: { SHUTDOWN_TIMEOUT_MS: '20000', RATE_LIMIT_MAX: '100000' } });
     const slow = new SlowRequest(pulse.port, 'POST', '/register', registerBody('forced'));
     await slow.connected();
     slow.sendPart(5);
@@ -111,12 +107,11 @@ describe('coordinated graceful shutdown (end to end)', function () {
 
 describe('the primary dies', function () {
   this.timeout(30_000);
-  let pulse: PulseProcess | undefined;
-  after(async () => pulse?.stop());
+  const pulses = pulsePerTest();
 
   it('kill -9 of the primary leaves no worker behind after SHUTDOWN_TIMEOUT_MS + 1 s', async () => {
     const shutdownTimeoutMs = 2000;
-    pulse = await startPulse({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs) } });
+    const pulse = await pulses.start({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs) } });
     const pids = await pulse.workerPids();
     expect(pids).to.have.length(2);
     process.kill(pulse.pid, 'SIGKILL');
@@ -128,19 +123,16 @@ describe('the primary dies', function () {
 
 describe('signals while the primary is still starting', function () {
   this.timeout(20_000);
-  let pulse: PulseProcess | undefined;
+  const pulses = pulsePerTest();
   let blackHole: net.Server | undefined;
-  after(async () => {
-    await pulse?.stop();
-    blackHole?.close();
-  });
+  after(() => blackHole?.close());
 
   it('ignores SIGHUP/SIGTTIN instead of dying, and exits 0 on SIGTERM with nothing to drain', async () => {
     // A "database" that accepts connections and never answers keeps the primary in its migration step.
     blackHole = net.createServer(() => undefined);
     await new Promise<void>((resolve) => blackHole!.listen(0, '127.0.0.1', resolve));
     const port = (blackHole.address() as net.AddressInfo).port;
-    pulse = await startPulse({ workers: 1, waitHealthy: false, env: { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/pulse` } });
+    const pulse = await pulses.start({ workers: 1, waitHealthy: false, env: { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/pulse` } });
     await pulse.waitForLog((l) => l.msg === 'starting primary');
     await sleep(200);
     pulse.signal('SIGHUP');

@@ -190,6 +190,30 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
   return proc;
 }
 
+/**
+ * For a suite whose tests each start their own Pulse: `const pulses = pulsePerTest()` in the
+ * suite, `const pulse = await pulses.start(...)` in a test. After each test, every Pulse it
+ * started is stopped, and its log tail printed first when the test failed.
+ */
+export function pulsePerTest(tailLines = 60): { start: (options?: StartOptions) => Promise<PulseProcess> } {
+  let started: PulseProcess[] = [];
+  afterEach(async function () {
+    const failed = this.currentTest?.state === 'failed';
+    for (const pulse of started) {
+      if (failed) console.log(pulse.tail(tailLines));
+      await pulse.stop();
+    }
+    started = [];
+  });
+  return {
+    start: async (options) => {
+      const pulse = await startPulse(options);
+      started.push(pulse);
+      return pulse;
+    },
+  };
+}
+
 /** Kills every process started by startPulse that is still running (root after hook). */
 export async function killAllPulse(): Promise<void> {
   for (const proc of [...running]) {
