@@ -139,6 +139,10 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
     const res = await app.get('/anything');
     expect(res.status).to.equal(500);
     expect(await res.json()).to.deep.equal({ success: false, message: 'Internal server error' });
+    // The stack goes to the log, never to the client.
+    const logged = app.logs.find((line) => line.msg === 'request failed');
+    expect((logged?.err as { message?: string; stack?: string } | undefined)?.message).to.equal('downstream bug');
+    expect((logged?.err as { stack?: string }).stack).to.include('downstream bug');
     expect(await app.counter('rateLimitDecisions', { decision: 'allowed' })).to.equal(1);
     expect(await app.counter('rateLimitFailOpen')).to.equal(0);
   });
