@@ -2,13 +2,13 @@ import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 
 const TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
-/** Verified tokens remembered per secret; the server issues about 200-byte tokens, so ~2 MB at most. */
+/** Verified tokens remembered per worker; the server issues about 200-byte tokens, so ~2 MB at most. */
 const DEFAULT_VERIFIED_TOKEN_CAPACITY = 10_000;
 
 /**
  * jsonwebtoken 9 turns a string secret into a KeyObject on every call, first trying (and
  * failing) to parse it as a public key: about a millisecond of CPU per request on Node 20
- * (auth0/node-jsonwebtoken#966). A KeyObject made once per secret skips that.
+ * (auth0/node-jsonwebtoken#966). A KeyObject made once, when the issuer or verifier is made, skips that.
  */
 function secretKey(secret: string): KeyObject {
   return createSecretKey(Buffer.from(secret));
