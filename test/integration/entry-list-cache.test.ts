@@ -102,7 +102,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
     const metrics = metricsFor(redis);
     const cache = new EntryListCache(redis, prefix, metrics);
     for (const junk of ['abc', '-1', '1.5', '']) {
-      await redis.set(`${prefix}count:user:3`, junk);
+      await redis.set(`${prefix}count:user:3`, junk, { EX: 60 });
       expect(await cache.get(3), junk).to.equal(undefined);
     }
     expect(await lookups(metrics)).to.deep.equal({ miss: 4 });
