@@ -103,12 +103,12 @@ describe('health (end to end)', function () {
 
     stopped = (await readHealth(pulse)).body.details.map((d) => d.pid);
     for (const pid of stopped) process.kill(pid, 'SIGSTOP');
-    await waitFor(async () => (await getFresh(`${pulse!.adminUrl}/health/ready`)).status === 503, '/health/ready to turn 503', 5000);
+    await waitFor(async () => (await getFresh(`${pulse.adminUrl}/health/ready`)).status === 503, '/health/ready to turn 503', 5000);
     expect((await getFresh(`${pulse.adminUrl}/health/live`)).status).to.equal(200);
 
     resume(stopped);
     stopped = [];
-    await waitFor(async () => (await getFresh(`${pulse!.adminUrl}/health/ready`)).status === 200, '/health/ready to turn 200 again', 3000);
+    await waitFor(async () => (await getFresh(`${pulse.adminUrl}/health/ready`)).status === 200, '/health/ready to turn 200 again', 3000);
   });
 
   it('a hung worker is killed after WORKER_HEARTBEAT_TIMEOUT_MS and replaced (reason hung, counted)', async () => {

@@ -24,7 +24,7 @@ describe('metrics stay monotonic when workers are replaced (end to end)', functi
 
     const from = pulse.logs.length;
     pulse.signal('SIGHUP');
-    const finished = () => pulse!.logs.slice(from).some((l) => l.msg === 'rolling restart finished' || l.msg.startsWith('rolling restart failed'));
+    const finished = () => pulse.logs.slice(from).some((l) => l.msg === 'rolling restart finished' || l.msg.startsWith('rolling restart failed'));
     const healthStatuses = new Set<number>();
     let scrapes = 0;
     let sawInProgress = false;

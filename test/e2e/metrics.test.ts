@@ -112,7 +112,7 @@ describe('metrics (end to end)', function () {
     } finally {
       process.kill(victim, 'SIGCONT');
     }
-    await waitFor(async () => (await readHealth(pulse!)).httpStatus === 200, 'the worker to report again', 5000);
+    await waitFor(async () => (await readHealth(pulse)).httpStatus === 200, 'the worker to report again', 5000);
     const after = await scrapeMetrics(pulse);
     expect(sampleValue(after.samples, 'pulse_metrics_scrape_worker_misses_total')).to.equal(2);
     expect(sampleValue(after.samples, 'http_requests_total', { route: '/ping' })).to.equal(20);

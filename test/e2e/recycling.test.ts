@@ -23,7 +23,7 @@ describe('worker recycling and hung workers (end to end)', function () {
     });
     const load = new KeepAliveLoad(pulse.port, '/ping', 8);
     // Under steady load every worker crosses the limit again and again: one at a time.
-    await waitFor(() => exitsFor(pulse!, 'max_requests').length >= 2, 'two workers recycled for max_requests', 30_000);
+    await waitFor(() => exitsFor(pulse, 'max_requests').length >= 2, 'two workers recycled for max_requests', 30_000);
     const report = await load.stop();
 
     expect(non2xx(report.statuses)).to.deep.equal([]);
@@ -54,7 +54,7 @@ describe('worker recycling and hung workers (end to end)', function () {
     });
     await pulse.waitForLog((l) => l.msg === 'worker ready');
     const load = new KeepAliveLoad(pulse.port, '/ping', 4);
-    await waitFor(() => exitsFor(pulse!, 'memory').length >= 2, 'two workers recycled for memory', 30_000);
+    await waitFor(() => exitsFor(pulse, 'memory').length >= 2, 'two workers recycled for memory', 30_000);
     const report = await load.stop();
 
     const recycled = pulse.logs.find((l) => l.msg === 'recycling worker');

@@ -22,7 +22,7 @@ describe('worker crashes (end to end)', function () {
     const scheduled = await pulse.waitForLog((l) => l.msg === 'respawn scheduled');
     expect(scheduled).to.include({ reason: 'crash', delayMs: 100 });
     await waitFor(async () => {
-      const pids = await pulse!.workerPids();
+      const pids = await pulse.workerPids();
       return pids.length === 2 && !pids.includes(victim);
     }, 'a replacement worker');
     await pulse.waitHealthy(10_000);
@@ -42,7 +42,7 @@ describe('worker crashes (end to end)', function () {
     const delays: number[] = [];
     for (let round = 0; round < 4; round += 1) {
       const pids = await waitFor(async () => {
-        const found = await pulse!.workerPids();
+        const found = await pulse.workerPids();
         return found.length === 2 ? found : undefined;
       }, 'two workers', 10_000, 20);
       if (!pids) throw new Error('unreachable');

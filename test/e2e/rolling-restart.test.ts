@@ -70,7 +70,7 @@ describe('rolling restart (end to end)', function () {
     const pulse = await pulses.start({ workers: WORKERS, env: NO_RATE_LIMIT });
     let reload: CtlResult | undefined;
     await expectZeroDowntimeRollout(pulse, async () => {
-      reload = await runCtl(['reload'], pulse!.env);
+      reload = await runCtl(['reload'], pulse.env);
     });
     expect(reload!.code, reload!.stderr).to.equal(0);
     expect(reload!.stdout).to.match(/replacing worker \d+ in slot 0 \(1\/3\)/);
@@ -82,9 +82,9 @@ describe('rolling restart (end to end)', function () {
   it('SIGHUP under keep-alive load: the same guarantees', async () => {
     const pulse = await pulses.start({ workers: WORKERS, env: NO_RATE_LIMIT });
     await expectZeroDowntimeRollout(pulse, async () => {
-      const from = pulse!.logs.length;
-      pulse!.signal('SIGHUP');
-      const finished = await pulse!.waitForLog((l) => /^rolling restart (finished|failed)/.test(l.msg), 60_000, from);
+      const from = pulse.logs.length;
+      pulse.signal('SIGHUP');
+      const finished = await pulse.waitForLog((l) => /^rolling restart (finished|failed)/.test(l.msg), 60_000, from);
       expect(finished.msg).to.equal('rolling restart finished');
     });
   });

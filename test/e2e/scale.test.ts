@@ -60,19 +60,19 @@ describe('runtime scaling (end to end)', function () {
     const pulse = await pulses.start({ workers: 2 });
     pulse.signal('SIGTTIN');
     await waitFor(async () => {
-      const { status, body } = await health(pulse!);
+      const { status, body } = await health(pulse);
       return status === 200 && body.workers.expected === 3 && body.workers.ready === 3;
     }, '3 ready workers after SIGTTIN', 20_000);
 
     pulse.signal('SIGTTOU');
     await waitFor(async () => {
-      const { status, body } = await health(pulse!);
+      const { status, body } = await health(pulse);
       return status === 200 && body.workers.expected === 2 && body.details.length === 2;
     }, '2 workers after SIGTTOU', 20_000);
 
     // Never below one worker.
     pulse.signal('SIGTTOU');
-    await waitFor(async () => (await health(pulse!)).body.details.length === 1, '1 worker after a second SIGTTOU', 20_000);
+    await waitFor(async () => (await health(pulse)).body.details.length === 1, '1 worker after a second SIGTTOU', 20_000);
     pulse.signal('SIGTTOU');
     await sleep(500);
     const { status, body } = await health(pulse);
@@ -85,20 +85,20 @@ describe('runtime scaling (end to end)', function () {
     // scaling step (a worker start) takes far longer than that.
     const send = async (signals: NodeJS.Signals[]) => {
       for (const signal of signals) {
-        pulse!.signal(signal);
+        pulse.signal(signal);
         await sleep(100);
       }
     };
     const pulse = await pulses.start({ workers: 1 });
     await send(['SIGTTIN', 'SIGTTIN', 'SIGTTIN']);
     await waitFor(async () => {
-      const { status, body } = await health(pulse!);
+      const { status, body } = await health(pulse);
       return status === 200 && body.workers.ready === 4 && body.details.length === 4;
     }, '4 ready workers after three SIGTTIN', 30_000);
 
     await send(['SIGTTOU', 'SIGTTOU', 'SIGTTIN', 'SIGTTOU']);
     await waitFor(async () => {
-      const { status, body } = await health(pulse!);
+      const { status, body } = await health(pulse);
       return status === 200 && body.workers.expected === 2 && body.details.length === 2;
     }, '2 workers after -1 -1 +1 -1', 30_000);
     expect(pulse.logs.some((l) => l.msg === 'scaling refused')).to.equal(false);

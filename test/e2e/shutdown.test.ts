@@ -23,13 +23,13 @@ describe('coordinated graceful shutdown (end to end)', function () {
     const slow = new SlowRequest(pulse.port, 'POST', '/register', body);
     await slow.connected();
     slow.sendPart(10);
-    await waitFor(async () => (await inflightOnWorkers(pulse!)) >= 1, 'the slow request to be in flight');
+    await waitFor(async () => (await inflightOnWorkers(pulse)) >= 1, 'the slow request to be in flight');
 
     const signalledAt = Date.now();
     pulse.signal('SIGTERM');
     await pulse.waitForLog((l) => l.msg === 'shutdown started');
-    await waitFor(() => pulse!.logs.filter((l) => l.msg === 'drain started').length === 2, 'both workers to start draining');
-    await waitFor(async () => (await tryConnect(pulse!.port)) === 'ECONNREFUSED', 'new connections to be refused', 1000, 20);
+    await waitFor(() => pulse.logs.filter((l) => l.msg === 'drain started').length === 2, 'both workers to start draining');
+    await waitFor(async () => (await tryConnect(pulse.port)) === 'ECONNREFUSED', 'new connections to be refused', 1000, 20);
 
     await sleep(300);
     slow.sendRest(10);
@@ -53,7 +53,7 @@ describe('coordinated graceful shutdown (end to end)', function () {
     const slow = new SlowRequest(pulse.port, 'POST', '/register', registerBody('stuck'));
     await slow.connected();
     slow.sendPart(5);
-    await waitFor(async () => (await inflightOnWorkers(pulse!)) >= 1, 'the stuck request to be in flight');
+    await waitFor(async () => (await inflightOnWorkers(pulse)) >= 1, 'the stuck request to be in flight');
 
     const signalledAt = Date.now();
     pulse.signal('SIGTERM');
@@ -76,10 +76,10 @@ describe('coordinated graceful shutdown (end to end)', function () {
     const slow = new SlowRequest(pulse.port, 'POST', '/register', registerBody('ctrl-c'));
     await slow.connected();
     slow.sendPart(10);
-    await waitFor(async () => (await inflightOnWorkers(pulse!)) >= 1, 'the slow request to be in flight');
+    await waitFor(async () => (await inflightOnWorkers(pulse)) >= 1, 'the slow request to be in flight');
 
     process.kill(-pulse.pid, 'SIGINT');
-    await waitFor(() => pulse!.logs.filter((l) => l.msg === 'drain started').length === 2, 'both workers to drain');
+    await waitFor(() => pulse.logs.filter((l) => l.msg === 'drain started').length === 2, 'both workers to drain');
     slow.sendRest(10);
     const response = (await slow.response()) as { status: number };
     expect(response.status).to.equal(201);
@@ -94,7 +94,7 @@ describe('coordinated graceful shutdown (end to end)', function () {
     const slow = new SlowRequest(pulse.port, 'POST', '/register', registerBody('forced'));
     await slow.connected();
     slow.sendPart(5);
-    await waitFor(async () => (await inflightOnWorkers(pulse!)) >= 1, 'the request to be in flight');
+    await waitFor(async () => (await inflightOnWorkers(pulse)) >= 1, 'the request to be in flight');
     const [workerPid] = await pulse.workerPids();
     pulse.signal('SIGTERM');
     await pulse.waitForLog((l) => l.msg === 'drain started');
