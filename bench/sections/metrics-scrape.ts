@@ -1,10 +1,10 @@
 import { CtlRun } from '../../test/support/ctl.js';
 import { parseExposition, sampleValue } from '../../test/support/prometheus-text.js';
 import type { PulseProcess } from '../../test/support/pulse-process.js';
-import { RecordedAutocannon } from '../lib/recorded-autocannon.js';
+import { RecordedAutocannon } from '../../test/support/recorded-autocannon.js';
 import { markdownTable, type SectionResult, type SummaryRow } from '../lib/report.js';
 import type { BenchSettings } from '../lib/settings.js';
-import { ms, summarizeLatencies } from '../lib/stats.js';
+import { ms, summarizeLatencies } from '../../test/support/stats.js';
 import type { LoadTarget } from './rolling-restart.js';
 
 interface ScrapeRun {

@@ -2,11 +2,11 @@ import { CtlRun } from '../../test/support/ctl.js';
 import type { PulseProcess } from '../../test/support/pulse-process.js';
 import { sleep } from '../../test/support/wait.js';
 import { PM2_APP_NAME, type Pm2 } from '../lib/bare-koa.js';
-import { RecordedAutocannon, type WindowReport } from '../lib/recorded-autocannon.js';
-import { RecordedHttpLoad } from '../lib/recorded-http-load.js';
+import { RecordedAutocannon, type WindowReport } from '../../test/support/recorded-autocannon.js';
+import { RecordedHttpLoad } from '../../test/support/recorded-http-load.js';
 import { markdownTable, type SectionResult, type SummaryRow } from '../lib/report.js';
 import type { BenchSettings } from '../lib/settings.js';
-import { formatCounts, ms, sum } from '../lib/stats.js';
+import { formatCounts, ms, sum } from '../../test/support/stats.js';
 
 const WARMUP_S = 3;
 

@@ -1,9 +1,9 @@
 import type { PulseProcess } from '../../test/support/pulse-process.js';
 import { sleep } from '../../test/support/wait.js';
-import { RecordedHttpLoad } from '../lib/recorded-http-load.js';
+import { RecordedHttpLoad } from '../../test/support/recorded-http-load.js';
 import type { SectionResult } from '../lib/report.js';
 import type { BenchSettings } from '../lib/settings.js';
-import { formatCounts, increment, sum } from '../lib/stats.js';
+import { formatCounts, increment, sum } from '../../test/support/stats.js';
 import type { LoadTarget } from './rolling-restart.js';
 
 const outcomeOf = (r: { status?: number; error?: string; end: number }) =>

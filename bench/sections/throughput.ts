@@ -4,10 +4,10 @@ import type { HttpTarget } from '../lib/bare-koa.js';
 import { BARE_KOA_REDIS_PATH } from '../lib/bare-koa-route.js';
 import { getJson, type JournalFixture } from '../lib/journal-fixture.js';
 import { cpuMs, processAndChildren } from '../lib/process-cpu.js';
-import { RecordedAutocannon, type WindowReport } from '../lib/recorded-autocannon.js';
+import { RecordedAutocannon, type WindowReport } from '../../test/support/recorded-autocannon.js';
 import { markdownTable, type SectionResult, type SummaryRow } from '../lib/report.js';
 import type { BenchSettings } from '../lib/settings.js';
-import { formatCounts, mean, ms, percentile, sum } from '../lib/stats.js';
+import { formatCounts, mean, ms, percentile, sum } from '../../test/support/stats.js';
 
 export const PAGE_ONE_GOAL = 0.6;
 const ROUNDS = 3;

@@ -1,4 +1,5 @@
-import http from 'node:http';
+import { RecordedHttpLoad } from './recorded-http-load.js';
+import { increment } from './stats.js';
 
 export interface LoadReport {
   statuses: Map<number, number>;
@@ -10,54 +11,28 @@ export interface LoadReport {
 
 /**
  * A well-behaved keep-alive HTTP client (Node's Agent honours `Connection: close`),
- * running `concurrency` request loops until stopped. Counts statuses and error codes.
+ * running `concurrency` request loops until stopped; the report counts statuses and
+ * error codes. The benchmark's RecordedHttpLoad, tallied.
  */
 export class KeepAliveLoad {
-  private running = true;
-  private readonly agent: http.Agent;
-  private readonly loops: Promise<void>[] = [];
-  readonly report: LoadReport = { statuses: new Map(), errors: new Map(), reusedSocketErrors: 0, answered: 0 };
+  private readonly load: RecordedHttpLoad;
 
-  constructor(
-    private readonly port: number,
-    private readonly path: string,
-    concurrency: number,
-    private readonly headers: Record<string, string> = {},
-  ) {
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-    for (let i = 0; i < concurrency; i += 1) this.loops.push(this.loop());
-  }
-
-  private once(): Promise<void> {
-    return new Promise((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port: this.port, path: this.path, agent: this.agent, headers: this.headers }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          this.report.statuses.set(status, (this.report.statuses.get(status) ?? 0) + 1);
-          this.report.answered += 1;
-          resolve();
-        });
-        res.on('error', () => resolve());
-      });
-      req.on('error', (error: NodeJS.ErrnoException) => {
-        const code = error.code ?? error.message;
-        this.report.errors.set(code, (this.report.errors.get(code) ?? 0) + 1);
-        if (req.reusedSocket) this.report.reusedSocketErrors += 1;
-        // Back off a little so a refused port does not spin the loop.
-        setTimeout(resolve, 20);
-      });
-    });
-  }
-
-  private async loop(): Promise<void> {
-    while (this.running) await this.once();
+  constructor(port: number, path: string, concurrency: number, headers: Record<string, string> = {}) {
+    this.load = new RecordedHttpLoad({ port, path, concurrency, headers });
   }
 
   async stop(): Promise<LoadReport> {
-    this.running = false;
-    await Promise.all(this.loops);
-    this.agent.destroy();
-    return this.report;
+    await this.load.stop();
+    const report: LoadReport = { statuses: new Map(), errors: new Map(), reusedSocketErrors: 0, answered: 0 };
+    for (const record of this.load.records) {
+      if (record.error !== undefined) {
+        increment(report.errors, record.error);
+        if (record.reusedSocket) report.reusedSocketErrors += 1;
+      } else if (record.status !== undefined) {
+        increment(report.statuses, record.status);
+        report.answered += 1;
+      }
+    }
+    return report;
   }
 }
