@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ControlError, sendControlCommand, type ClientFailure } from './cli/control-client.js';
-import { formatStatus } from './cli/status-table.js';
+import { describeHealth, formatStatus } from './cli/status-table.js';
 import { controlSocketPath } from './shared/config.js';
 import type { StatusOutcome } from './shared/control-protocol.js';
 
@@ -67,7 +67,7 @@ async function scale(socketPath: string, workers: number): Promise<void> {
 function readiness(status: StatusOutcome): string | undefined {
   const { body, httpStatus } = status.health;
   if (httpStatus === 200 && body.workers.ready >= body.workers.expected) return undefined;
-  return `${body.status}: ${body.workers.ready}/${body.workers.expected} workers ready, database ${body.database}, redis ${body.redis}`;
+  return describeHealth(body);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { StatusOutcome, WorkerStatus } from '../shared/control-protocol.js';
+import type { HealthAnswer } from '../shared/ipc-protocol.js';
 
 export function formatDuration(seconds: number): string {
   const s = Math.floor(seconds);
@@ -28,13 +29,16 @@ function table(rows: string[][]): string {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }
 
+/** "healthy: 2/2 workers ready, database connected, redis connected" */
+export function describeHealth(body: HealthAnswer['body']): string {
+  return `${body.status}: ${body.workers.ready}/${body.workers.expected} workers ready, database ${body.database}, redis ${body.redis}`;
+}
+
 /** The human-readable `ctl status`: a summary line, then one row per worker. */
 export function formatStatus(status: StatusOutcome): string {
-  const { body } = status.health;
   const activity = [status.rollingRestart ? 'rolling restart in progress' : '', status.shuttingDown ? 'shutting down' : ''].filter(Boolean);
   const summary =
-    `pulse ${body.status}: ${body.workers.ready}/${body.workers.expected} workers ready, ` +
-    `database ${body.database}, redis ${body.redis}; primary pid ${status.primaryPid}, up ${formatDuration(status.primaryUptimeS)}` +
+    `pulse ${describeHealth(status.health.body)}; primary pid ${status.primaryPid}, up ${formatDuration(status.primaryUptimeS)}` +
     (activity.length ? ` (${activity.join(', ')})` : '');
   const rows = [
     ['ID', 'PID', 'STATE', 'UPTIME', 'RSS', 'INFLIGHT', 'HEALTH'],

@@ -19,6 +19,9 @@ interface StatsRow extends MoodAggregate {
   grouped_by: 'total' | 'category' | 'date';
 }
 
+/** The calendar day of an entry, in UTC. */
+const UTC_DAY = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`;
+
 export class StatsRepository {
   constructor(private readonly db: Database) {}
 
@@ -27,15 +30,15 @@ export class StatsRepository {
     const rows: StatsRow[] = await scoped(this.db, userId, filter)
       .select(
         'category',
-        this.db.raw(`to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS date`),
+        this.db.raw(`${UTC_DAY} AS date`),
         this.db.raw('count(*)::int AS count'),
         this.db.raw('round(avg(mood), 2)::float8 AS average_mood'),
         this.db.raw(
-          `CASE grouping(category, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'))
+          `CASE grouping(category, ${UTC_DAY})
              WHEN 3 THEN 'total' WHEN 1 THEN 'category' ELSE 'date' END AS grouped_by`,
         ),
       )
-      .groupByRaw(`GROUPING SETS ((), (category), (to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')))`)
+      .groupByRaw(`GROUPING SETS ((), (category), (${UTC_DAY}))`)
       .orderBy([{ column: 'category' }, { column: 'date' }]);
 
     const total = rows.find((row) => row.grouped_by === 'total');
