@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TEST_REDIS_URL } from '../../test/support/databases.js';
+import { Pm2Cli } from '../../test/support/pm2.js';
 import { freePort } from '../../test/support/ports.js';
 import { PROJECT_ROOT } from '../../test/support/pulse-process.js';
 import { sleep, waitFor } from '../../test/support/wait.js';
@@ -10,7 +11,6 @@ import { BARE_KOA_PATH } from './bare-koa-route.js';
 import { onCleanup } from './cleanup.js';
 
 const BENCH_DIST = path.join(PROJECT_ROOT, 'dist/bench');
-const PM2_CLI = path.join(PROJECT_ROOT, 'node_modules/pm2/bin/pm2');
 export const PM2_APP_NAME = 'bare-koa';
 
 export interface HttpTarget {
@@ -60,33 +60,23 @@ export async function startBareKoaCluster(workers: number): Promise<HttpTarget &
   return { ...target(port), pid: child.pid!, stop };
 }
 
-interface Pm2Process {
-  pid: number;
-  name: string;
-  pm2_env: { status: string; restart_time: number };
-}
-
-export interface CommandResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /**
- * The real pm2 with its own PM2_HOME in a temporary directory, so it neither sees nor
- * touches any other pm2 on the machine. kill() stops its daemon and every app it runs.
+ * pm2 in cluster mode running the bare Koa app, with its own PM2_HOME in a temporary
+ * directory. kill() stops its daemon and every app it runs, and removes the directory.
  */
 export class Pm2 {
   private killed = false;
 
   private constructor(
-    readonly home: string,
+    readonly cli: Pm2Cli,
     readonly port: number,
   ) {}
 
   static async create(): Promise<Pm2> {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-bench-pm2-'));
-    const pm2 = new Pm2(home, await freePort());
+    const port = await freePort();
+    const cli = new Pm2Cli({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PM2_HOME: home, PORT: String(port), HOST: '127.0.0.1' });
+    const pm2 = new Pm2(cli, port);
     onCleanup('pm2', () => pm2.kill());
     return pm2;
   }
@@ -95,33 +85,12 @@ export class Pm2 {
     return target(this.port);
   }
 
-  run(args: string[]): Promise<CommandResult> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [PM2_CLI, ...args], {
-        cwd: PROJECT_ROOT,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PM2_HOME: this.home, PORT: String(this.port), HOST: '127.0.0.1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
-
-  async processes(): Promise<Pm2Process[]> {
-    const { stdout } = await this.run(['jlist']);
-    const json = stdout.slice(stdout.indexOf('['));
-    return JSON.parse(json) as Pm2Process[];
-  }
-
   /** `pm2 start bare-koa-app.js -i <workers>` (cluster mode), resolved once all are online and answering. */
   async startCluster(workers: number): Promise<void> {
-    const started = await this.run(['start', path.join(BENCH_DIST, 'bare-koa-app.js'), '-i', String(workers), '--name', PM2_APP_NAME]);
+    const started = await this.cli.run('start', path.join(BENCH_DIST, 'bare-koa-app.js'), '-i', String(workers), '--name', PM2_APP_NAME);
     if (started.code !== 0) throw new Error(`pm2 start failed (${started.code}): ${started.stderr}${started.stdout}`);
     await waitFor(
-      async () => (await this.processes()).filter((p) => p.pm2_env.status === 'online').length === workers,
+      async () => (await this.cli.list()).filter((p) => p.pm2_env.status === 'online').length === workers,
       `${workers} pm2 instances online`,
       15_000,
       200,
@@ -133,16 +102,7 @@ export class Pm2 {
   async kill(): Promise<void> {
     if (this.killed) return;
     this.killed = true;
-    await this.run(['kill']);
-    // Should `pm2 kill` have left its daemon behind, it goes the hard way.
-    const pidFile = path.join(this.home, 'pm2.pid');
-    if (fs.existsSync(pidFile)) {
-      try {
-        process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    fs.rmSync(this.home, { recursive: true, force: true });
+    await this.cli.kill();
+    fs.rmSync(this.cli.env.PM2_HOME, { recursive: true, force: true });
   }
 }

@@ -102,9 +102,9 @@ async function pulseReload(pulse: PulseProcess): Promise<RestartOutcome> {
 }
 
 async function pm2Reload(pm2: Pm2): Promise<RestartOutcome> {
-  const before = (await pm2.processes()).map((p) => p.pid);
-  const reload = await pm2.run(['reload', PM2_APP_NAME]);
-  const after = (await pm2.processes()).filter((p) => p.pm2_env.status === 'online').map((p) => p.pid);
+  const before = (await pm2.cli.list()).map((p) => p.pid);
+  const reload = await pm2.cli.run('reload', PM2_APP_NAME);
+  const after = (await pm2.cli.list()).filter((p) => p.pm2_env.status === 'online').map((p) => p.pid);
   const replacedAll = after.length === before.length && before.every((pid) => !after.includes(pid));
   return {
     ok: reload.code === 0 && replacedAll,

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,62 +6,25 @@ import { expect } from 'chai';
 import { non2xx } from '../support/autocannon-load.js';
 import { TEST_REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from '../support/databases.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
+import { Pm2Cli, type Pm2Process } from '../support/pm2.js';
 import { freePort } from '../support/ports.js';
 import { PROJECT_ROOT, isAlive } from '../support/pulse-process.js';
 import { waitFor } from '../support/wait.js';
-
-const PM2 = path.join(PROJECT_ROOT, 'node_modules/pm2/bin/pm2');
-
-interface Pm2Process {
-  name: string;
-  pid: number;
-  pm2_env: { status: string; exec_mode: string; restart_time: number; exit_code?: number; pm_out_log_path: string; kill_timeout: number };
-}
 
 interface Health {
   workers: { expected: number; ready: number };
   details: { pid: number }[];
 }
 
-/** The real pm2 CLI against a private PM2_HOME, so nothing touches ~/.pm2. */
-class Pm2 {
-  constructor(readonly env: Record<string, string>) {}
-
-  run(...args: string[]): Promise<{ code: number | null; output: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [PM2, ...args], { cwd: PROJECT_ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('close', (code) => resolve({ code, output }));
-    });
-  }
-
-  async list(): Promise<Pm2Process[]> {
-    const { output } = await this.run('jlist');
-    return JSON.parse(output.slice(output.indexOf('['))) as Pm2Process[];
-  }
-
-  async pulse(): Promise<Pm2Process> {
-    const found = (await this.list()).find((p) => p.name === 'pulse');
-    if (!found) throw new Error('pm2 does not list pulse');
-    return found;
-  }
-
-  /** Stops the daemon and everything it runs; kills the daemon by pid if it will not go. */
-  async kill(): Promise<void> {
-    await this.run('kill');
-    const pidFile = path.join(this.env.PM2_HOME!, 'pm2.pid');
-    if (fs.existsSync(pidFile)) {
-      const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-      if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
-    }
-  }
+async function pulseIn(pm2: Pm2Cli): Promise<Pm2Process> {
+  const found = (await pm2.list()).find((p) => p.name === 'pulse');
+  if (!found) throw new Error('pm2 does not list pulse');
+  return found;
 }
 
 describe('pm2 with ecosystem.config.js (the real pm2)', function () {
   this.timeout(90_000);
-  let pm2: Pm2;
+  let pm2: Pm2Cli;
   let adminUrl: string;
   let port: number;
   const health = async () => {
@@ -74,7 +37,7 @@ describe('pm2 with ecosystem.config.js (the real pm2)', function () {
     const adminPort = await freePort();
     port = await freePort();
     adminUrl = `http://127.0.0.1:${adminPort}`;
-    pm2 = new Pm2({
+    pm2 = new Pm2Cli({
       PATH: process.env.PATH ?? '',
       HOME: pm2Home,
       PM2_HOME: pm2Home,
@@ -96,14 +59,14 @@ describe('pm2 with ecosystem.config.js (the real pm2)', function () {
   after(async function () {
     this.timeout(30_000);
     await pm2.kill();
-    fs.rmSync(pm2.env.PM2_HOME!, { recursive: true, force: true });
+    fs.rmSync(pm2.env.PM2_HOME, { recursive: true, force: true });
   });
 
   it('`pm2 start` returns only once every worker is ready; one primary in fork mode', async () => {
     const started = await pm2.run('start', 'ecosystem.config.js');
     // Checked at once: with wait_ready pm2 waited for the primary's 'ready' message.
     const { status, body } = await health();
-    expect(started.code, started.output).to.equal(0);
+    expect(started.code, started.stdout + started.stderr).to.equal(0);
     expect(status).to.equal(200);
     expect(body.workers).to.deep.equal({ expected: 2, ready: 2 });
     const listed = await pm2.list();
@@ -115,12 +78,12 @@ describe('pm2 with ecosystem.config.js (the real pm2)', function () {
   });
 
   it('`pm2 sendSignal SIGHUP pulse` rolls every worker without a failed request; the primary stays', async () => {
-    const primary = (await pm2.pulse()).pid;
+    const primary = (await pulseIn(pm2)).pid;
     const before = (await health()).body.details.map((d) => d.pid);
     const load = new KeepAliveLoad(port, '/ping', 8);
 
     const signalled = await pm2.run('sendSignal', 'SIGHUP', 'pulse');
-    expect(signalled.code, signalled.output).to.equal(0);
+    expect(signalled.code, signalled.stdout + signalled.stderr).to.equal(0);
     await waitFor(async () => {
       const { status, body } = await health();
       return status === 200 && body.details.length === 2 && body.details.every((d) => !before.includes(d.pid));
@@ -130,19 +93,19 @@ describe('pm2 with ecosystem.config.js (the real pm2)', function () {
     expect(report.answered).to.be.above(100);
     expect(non2xx(report.statuses)).to.deep.equal([]);
     expect(Object.fromEntries(report.errors)).to.deep.equal({});
-    const after = await pm2.pulse();
+    const after = await pulseIn(pm2);
     expect(after.pid).to.equal(primary);
     expect(after.pm2_env.restart_time).to.equal(0);
     await waitFor(() => fs.readFileSync(after.pm2_env.pm_out_log_path, 'utf8').includes('"msg":"rolling restart finished"'), 'the rollout to be logged');
   });
 
   it('`pm2 stop pulse` drains the workers and the primary exits 0 (not SIGKILLed by pm2)', async () => {
-    const { pid: primary, pm2_env: env } = await pm2.pulse();
+    const { pid: primary, pm2_env: env } = await pulseIn(pm2);
     const workers = (await health()).body.details.map((d) => d.pid);
 
     const stopped = await pm2.run('stop', 'pulse');
-    expect(stopped.code, stopped.output).to.equal(0);
-    const after = await pm2.pulse();
+    expect(stopped.code, stopped.stdout + stopped.stderr).to.equal(0);
+    const after = await pulseIn(pm2);
     expect(after.pm2_env.status).to.equal('stopped');
     expect(after.pm2_env.exit_code).to.equal(0);
     expect(isAlive(primary)).to.equal(false);
