@@ -14,6 +14,7 @@ import { dropCreatedDatabases, uniqueDatabaseUrl } from '../test/support/databas
 import { killAllPulse, PROJECT_ROOT, startPulse, type PulseProcess } from '../test/support/pulse-process.js';
 import { Pm2, startBareKoaCluster } from './lib/bare-koa.js';
 import { cleanupAll, onCleanup } from './lib/cleanup.js';
+import { limiterlessBuild } from './lib/limiterless-build.js';
 import { seedJournal, type JournalFixture } from './lib/journal-fixture.js';
 import { describeMachine, loadAverage } from './lib/machine.js';
 import { consoleTable, resultsMarkdown, writeResults, type SectionResult } from './lib/report.js';
@@ -38,8 +39,8 @@ function target(pulse: PulseProcess, path: string, headers?: Record<string, stri
   return { port: pulse.port, url: `${pulse.url}${path}`, path, headers };
 }
 
-async function startCluster(workers: number, env: Record<string, string> = {}): Promise<PulseProcess> {
-  const pulse = await startPulse({ workers, env: { DATABASE_URL: uniqueDatabaseUrl('bench'), RATE_LIMIT_MAX: UNLIMITED_RATE, ...env } });
+async function startCluster(workers: number, env: Record<string, string> = {}, entry?: string): Promise<PulseProcess> {
+  const pulse = await startPulse({ workers, entry, env: { DATABASE_URL: uniqueDatabaseUrl('bench'), RATE_LIMIT_MAX: UNLIMITED_RATE, ...env } });
   // startPulse makes a temporary directory for the control socket; it goes with the run.
   onCleanup('remove the control socket directory', async () => fs.rmSync(path.dirname(pulse.env.CONTROL_SOCKET!), { recursive: true, force: true }));
   return pulse;
@@ -64,9 +65,13 @@ async function runSections(): Promise<SectionResult[]> {
   const fixture: JournalFixture = await seedJournal(pulse, settings.entries, settings.deepRow);
   const limit = settings.pageLimit;
   const pageOne = target(pulse, `/entries?page=1&limit=${limit}`, fixture.headers);
+  log('starting a third Pulse cluster from the ablation build without the rate limiter');
+  const limiterlessPulse = await startCluster(settings.workers, {}, limiterlessBuild());
+  const limiterless = { pulse: limiterlessPulse, fixture: await seedJournal(limiterlessPulse, settings.entries, settings.deepRow) };
 
-  sections.push(await section('1. throughput', () => benchThroughput(pulse, bare, fixture, settings, log)));
+  sections.push(await section('1. throughput', () => benchThroughput(pulse, bare, fixture, limiterless, settings, log)));
   await bare.stop();
+  await limiterlessPulse.stop();
 
   const pm2 = await Pm2.create();
   const reloadTargets = { ping: target(pulse, '/ping'), entries: pageOne };
