@@ -34,9 +34,9 @@ export function createApp(deps: AppDeps): Koa {
   healthRoutes(router, deps);
   pingRoutes(router, deps);
   const requireUser = authenticate(deps.config.jwtSecret);
-  const entryCounts = new EntryListCache(deps.redis, deps.config.redisKeyPrefix, deps.metrics);
+  const entryLists = new EntryListCache(deps.redis, deps.config.redisKeyPrefix, deps.metrics);
   authRoutes(router, new UsersRepository(deps.db), deps.config.jwtSecret);
-  entryRoutes(router, requireUser, new EntryService(new EntriesRepository(deps.db), entryCounts));
+  entryRoutes(router, requireUser, new EntryService(new EntriesRepository(deps.db), entryLists));
   statsRoutes(router, requireUser, new StatsRepository(deps.db));
 
   app.use(requestMetrics(deps.metrics, (ctx) => matchedPattern(router, ctx.path, ctx.method)));

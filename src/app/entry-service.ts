@@ -18,10 +18,10 @@ export class EntryService {
 
   async total(userId: number, filter: EntryFilter): Promise<number> {
     if (!isUnfiltered(filter)) return this.repository.count(userId, filter);
-    const cached = await this.cache.get(userId);
+    const cached = await this.cache.getCount(userId);
     if (cached !== undefined) return cached;
     const counted = await this.repository.count(userId);
-    await this.cache.set(userId, counted);
+    await this.cache.setCount(userId, counted);
     return counted;
   }
 

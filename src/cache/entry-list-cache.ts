@@ -8,10 +8,11 @@ const REDIS_DEADLINE_MS = 250;
 const RETRY_WHILE_CONNECTED_MS = 1000;
 
 /**
- * After a write, no count is stored for that user for this long. A reader that counted
- * before the write committed reaches set() after the write's invalidate() at the
- * earliest; the fence keeps its stale count out unless its count query and the hop to
- * set() took longer than this, far beyond any healthy query.
+ * After a write, no count or first page is stored for that user for this long. A reader
+ * that read the database before the write committed reaches setCount()/setFirstPage()
+ * after the write's invalidate() at the earliest; the fence keeps its stale value out
+ * unless its query and the hop to the store took longer than this, far beyond any
+ * healthy query.
  */
 const WRITE_FENCE_MS = 10_000;
 
@@ -56,12 +57,12 @@ export interface EntryListCacheOptions {
  * pulse_cache_lookups_total).
  *
  * A read after a successful write must see the write, from any worker:
- * - invalidate() deletes the count and sets a short write fence in one transaction, and
- *   set() stores only while no fence exists, so a count taken before the write cannot
- *   land after the invalidation (see WRITE_FENCE_MS);
- * - when an invalidation fails (Redis away), the count may still be cached: this worker
- *   stops using and storing that user's count and retries the invalidation on that
- *   user's next lookup and when Redis is back.
+ * - invalidate() deletes the count and the first page and sets a short write fence in one
+ *   transaction, and the stores write only while no fence exists, so a value read before
+ *   the write cannot land after the invalidation (see WRITE_FENCE_MS);
+ * - when an invalidation fails (Redis away), stale values may still be cached: this
+ *   worker stops using and storing that user's count and first page and retries the
+ *   invalidation on that user's next lookup and when Redis is back.
  */
 export class EntryListCache {
   private readonly writeFenceMs: number;
@@ -83,12 +84,12 @@ export class EntryListCache {
   }
 
   /** The cached count, or undefined on a miss or when Redis cannot answer. */
-  async get(userId: number): Promise<number | undefined> {
+  async getCount(userId: number): Promise<number | undefined> {
     return this.lookup(userId, 'entry_count', () => this.redis.get(this.countKey(userId)), parseCount);
   }
 
   /** Stores a count just taken from the database, unless a write fenced it off. Never throws. */
-  async set(userId: number, count: number): Promise<void> {
+  async setCount(userId: number, count: number): Promise<void> {
     await this.store(userId, 'entry_count', () =>
       STORE_UNLESS_FENCED.run(this.redis, [this.countKey(userId), this.fenceKey(userId)], [count, this.ttlSeconds]),
     );
@@ -146,12 +147,12 @@ export class EntryListCache {
     this.invalidationAttempts += 1;
     const attempt = this.invalidationAttempts;
     try {
-      // One transaction: no set() can land between the fence and the delete.
+      // One transaction: no store can land between the fence and the delete.
       const transaction = this.redis
         .multi()
         .set(this.fenceKey(userId), '1', { PX: this.writeFenceMs })
         .del([this.countKey(userId), this.firstPageKey(userId)]);
-      await this.bounded(transaction.exec(), 'invalidate count');
+      await this.bounded(transaction.exec(), 'invalidate count and first page');
       // Only an attempt that started after the latest failed one covers that failure's write.
       if ((this.unconfirmedInvalidations.get(userId) ?? 0) < attempt) this.unconfirmedInvalidations.delete(userId);
       return true;

@@ -58,7 +58,7 @@ class PinnedConnection {
   }
 }
 
-describe('entry-count cache across the workers of the real cluster', function () {
+describe('entry list cache (count and first page) across the workers of the real cluster', function () {
   this.timeout(60_000);
   const pulses = pulsePerTest();
   const connections: PinnedConnection[] = [];

@@ -49,9 +49,9 @@ describe('entry count cache (Redis, shared by workers)', function () {
     const redis = await connect();
     const metrics = metricsFor(redis);
     const cache = new EntryListCache(redis, prefix, metrics);
-    expect(await cache.get(42)).to.equal(undefined);
-    await cache.set(42, 7);
-    expect(await cache.get(42)).to.equal(7);
+    expect(await cache.getCount(42)).to.equal(undefined);
+    await cache.setCount(42, 7);
+    expect(await cache.getCount(42)).to.equal(7);
     expect(await redis.get(`${prefix}count:user:42`)).to.equal('7');
     expect(await redis.ttl(`${prefix}count:user:42`)).to.be.within(1, 60);
     expect(await lookups(metrics)).to.deep.equal({ miss: 1, hit: 1 });
@@ -61,10 +61,10 @@ describe('entry count cache (Redis, shared by workers)', function () {
     const [redisA, redisB] = [await connect(), await connect()];
     const workerA = new EntryListCache(redisA, prefix, metricsFor(redisA));
     const workerB = new EntryListCache(redisB, prefix, metricsFor(redisB));
-    await workerA.set(1, 3);
-    expect(await workerB.get(1)).to.equal(3);
+    await workerA.setCount(1, 3);
+    expect(await workerB.getCount(1)).to.equal(3);
     await workerB.invalidate(1);
-    expect(await workerA.get(1)).to.equal(undefined);
+    expect(await workerA.getCount(1)).to.equal(undefined);
   });
 
   it('a count taken before a write never lands after the write invalidated it', async () => {
@@ -73,27 +73,27 @@ describe('entry count cache (Redis, shared by workers)', function () {
     const writer = new EntryListCache(redisB, prefix, metricsFor(redisB), 60, { writeFenceMs: 400 });
 
     // Reader: miss, counts 3 rows in the database...
-    expect(await reader.get(5)).to.equal(undefined);
+    expect(await reader.getCount(5)).to.equal(undefined);
     const countedBeforeWrite = 3;
     // ...meanwhile a writer commits a 4th row and invalidates...
     await writer.invalidate(5);
     // ...then the reader stores what it counted: refused, it predates the write.
-    await reader.set(5, countedBeforeWrite);
-    expect(await reader.get(5)).to.equal(undefined);
-    expect(await writer.get(5)).to.equal(undefined);
+    await reader.setCount(5, countedBeforeWrite);
+    expect(await reader.getCount(5)).to.equal(undefined);
+    expect(await writer.getCount(5)).to.equal(undefined);
 
     // Once the write fence is gone, counts are cached again.
     await waitFor(async () => (await redisA.exists(`${prefix}count-fence:user:5`)) === 0, 'the fence to expire', 5000, 25);
-    await reader.set(5, 4);
-    expect(await writer.get(5)).to.equal(4);
+    await reader.setCount(5, 4);
+    expect(await writer.getCount(5)).to.equal(4);
   });
 
   it('a count stored just before an invalidation is dropped by it', async () => {
     const redis = await connect();
     const cache = new EntryListCache(redis, prefix, metricsFor(redis));
-    await cache.set(9, 1);
+    await cache.setCount(9, 1);
     await cache.invalidate(9);
-    expect(await cache.get(9)).to.equal(undefined);
+    expect(await cache.getCount(9)).to.equal(undefined);
     expect(await redis.exists(`${prefix}count:user:9`)).to.equal(0);
   });
 
@@ -103,7 +103,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
     const cache = new EntryListCache(redis, prefix, metrics);
     for (const junk of ['abc', '-1', '1.5', '']) {
       await redis.set(`${prefix}count:user:3`, junk, { EX: 60 });
-      expect(await cache.get(3), junk).to.equal(undefined);
+      expect(await cache.getCount(3), junk).to.equal(undefined);
     }
     expect(await lookups(metrics)).to.deep.equal({ miss: 4 });
   });
@@ -112,11 +112,11 @@ describe('entry count cache (Redis, shared by workers)', function () {
     const redis = createRedis(TEST_REDIS_URL, log);
     const metrics = metricsFor(redis);
     const cache = new EntryListCache(redis, prefix, metrics);
-    expect(await cache.get(1)).to.equal(undefined);
-    await cache.set(1, 2);
+    expect(await cache.getCount(1)).to.equal(undefined);
+    await cache.setCount(1, 2);
     await cache.invalidate(1);
     // The failed invalidation is redone first on the next lookup (which fails again).
-    expect(await cache.get(1)).to.equal(undefined);
+    expect(await cache.getCount(1)).to.equal(undefined);
     expect(await lookups(metrics)).to.deep.equal({ error: 2, write_error: 3 });
   });
 
@@ -136,17 +136,17 @@ describe('entry count cache (Redis, shared by workers)', function () {
       const redis = await connect(server.url);
       const metrics = metricsFor(redis);
       const cache = new EntryListCache(redis, prefix, metrics);
-      await cache.set(1, 10);
+      await cache.setCount(1, 10);
       await server.kill();
       await waitFor(() => !redis.isReady, 'the client to notice');
-      expect(await cache.get(1)).to.equal(undefined);
-      await cache.set(1, 11);
+      expect(await cache.getCount(1)).to.equal(undefined);
+      await cache.setCount(1, 11);
 
       await server.restart();
       await waitFor(() => redis.isReady, 'the client to reconnect');
-      expect(await cache.get(1)).to.equal(undefined); // nothing persisted
-      await cache.set(1, 12);
-      expect(await cache.get(1)).to.equal(12);
+      expect(await cache.getCount(1)).to.equal(undefined); // nothing persisted
+      await cache.setCount(1, 12);
+      expect(await cache.getCount(1)).to.equal(12);
       expect(await lookups(metrics)).to.deep.equal({ error: 1, write_error: 1, miss: 1, hit: 1 });
     });
 
@@ -154,12 +154,12 @@ describe('entry count cache (Redis, shared by workers)', function () {
       const redis = await connect(server.url);
       const metrics = metricsFor(redis);
       const cache = new EntryListCache(redis, prefix, metrics);
-      await cache.set(1, 10);
+      await cache.setCount(1, 10);
       server.freeze();
       try {
         // A hang here would end in mocha's timeout; the deadline is 250 ms.
-        expect(await cache.get(1)).to.equal(undefined);
-        await cache.set(1, 11);
+        expect(await cache.getCount(1)).to.equal(undefined);
+        await cache.setCount(1, 11);
       } finally {
         server.unfreeze();
       }
@@ -169,13 +169,13 @@ describe('entry count cache (Redis, shared by workers)', function () {
     it('redoes an invalidation that failed while Redis was away, before its stale count is used', async () => {
       const redis = await connect(server.url);
       const cache = new EntryListCache(redis, prefix, metricsFor(redis));
-      await cache.set(7, 5);
-      await cache.set(8, 1); // never invalidated: shows that the data came back
+      await cache.setCount(7, 5);
+      await cache.setCount(8, 1); // never invalidated: shows that the data came back
       await server.shutdownSaving();
       await waitFor(() => !redis.isReady, 'the client to notice');
 
       await cache.invalidate(7); // the entry was written, the count is now stale
-      expect(await cache.get(7)).to.equal(undefined);
+      expect(await cache.getCount(7)).to.equal(undefined);
 
       await server.restart();
       const direct = await connect(server.url);
@@ -183,8 +183,8 @@ describe('entry count cache (Redis, shared by workers)', function () {
       // Retried as soon as the client is back, without waiting for a lookup of user 7.
       await waitFor(async () => (await direct.exists(`${prefix}count:user:7`)) === 0, 'the invalidation to be redone');
       expect(await direct.exists(`${prefix}count-fence:user:7`)).to.equal(1);
-      expect(await cache.get(7)).to.equal(undefined);
-      expect(await cache.get(8)).to.equal(1);
+      expect(await cache.getCount(7)).to.equal(undefined);
+      expect(await cache.getCount(8)).to.equal(1);
     });
   });
 });
