@@ -15,14 +15,14 @@
 
 /**
  * pm2 reads this file in the environment `pm2 start` runs in, the one Pulse gets: the stop
- * budget follows SHUTDOWN_TIMEOUT_MS (the drain) plus the supervisor's 2 s kill margin,
- * pool closing and headroom. An unusable value keeps the default here; Pulse itself
+ * budget follows SHUTDOWN_TIMEOUT_MS (the drain) plus the 3 s a worker has after it to close
+ * its pools and exit (src/shared/shutdown-budget.ts), the primary's own exit and headroom. An unusable value keeps the default here; Pulse itself
  * refuses to start with it (exit 78, which pm2 does not restart).
  */
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
 const configuredDrainMs = Number(process.env.SHUTDOWN_TIMEOUT_MS);
 const drainMs = Number.isSafeInteger(configuredDrainMs) && configuredDrainMs > 0 ? configuredDrainMs : DEFAULT_SHUTDOWN_TIMEOUT_MS;
-const STOP_BUDGET_MS = drainMs + 2000 + 3000 + 5000;
+const STOP_BUDGET_MS = drainMs + 3000 + 2000 + 5000;
 
 export const apps = [
   {

@@ -17,18 +17,19 @@ commands:
   reload                       rolling restart, one worker at a time; blocks until it ends
   status [--json]              workers with pid, state, uptime, memory, in-flight requests, health
   scale <N>                    run N workers; blocks until done
-  wait-ready [--timeout <ms>]  wait until every worker is ready and /health is 200 (default 60000 ms)
+  wait-ready [--timeout <ms>]  wait until every expected worker is ready, even if a dependency is down (default 60000 ms)
 
 The control socket is CONTROL_SOCKET (default ./var/pulse.sock, relative to the working directory).`;
 
 /** sysexits-style codes so that scripts and systemd can tell failures apart. */
-const EXIT = { ok: 0, failed: 1, usage: 64, unavailable: 69, tempfail: 75, noperm: 77 } as const;
+const EXIT = { ok: 0, failed: 1, usage: 64, unavailable: 69, software: 70, tempfail: 75, noperm: 77 } as const;
 
 const EXIT_BY_FAILURE: Record<ClientFailure, number> = {
   failed: EXIT.failed,
   refused: EXIT.failed,
   timeout: EXIT.failed,
   busy: EXIT.tempfail,
+  'boot-error': EXIT.software,
   'not-running': EXIT.unavailable,
   denied: EXIT.noperm,
 };
@@ -64,9 +65,14 @@ async function scale(socketPath: string, workers: number): Promise<void> {
   print(`pulse now runs ${result.workers} worker(s)`);
 }
 
+/**
+ * Ready means every expected worker serves. A dependency that is down (Redis, Postgres) does
+ * not hold the start: the service runs degraded, as it would if the dependency failed later,
+ * and /health and the alerts say so.
+ */
 function readiness(status: StatusOutcome): string | undefined {
-  const { body, httpStatus } = status.health;
-  if (httpStatus === 200 && body.workers.ready >= body.workers.expected) return undefined;
+  const { body } = status.health;
+  if (body.workers.ready >= body.workers.expected) return undefined;
   return describeHealth(body);
 }
 
@@ -85,7 +91,9 @@ async function waitReady(socketPath: string, timeoutMs: number): Promise<void> {
       if (current.shuttingDown) throw new ControlError('failed', 'pulse is shutting down');
       const notReady = readiness(current);
       if (!notReady) {
-        print(`pulse is ready: ${current.health.body.workers.ready}/${current.health.body.workers.expected} workers, /health 200`);
+        const { body, httpStatus } = current.health;
+        const degraded = httpStatus === 200 ? '/health 200' : `degraded, /health ${httpStatus}: database ${body.database}, redis ${body.redis}`;
+        print(`pulse is ready: ${body.workers.ready}/${body.workers.expected} workers, ${degraded}`);
         return;
       }
       last = notReady;
@@ -147,7 +155,7 @@ function describeFailure(command: string | undefined, error: unknown): number {
     return EXIT.usage;
   }
   if (error instanceof ControlError) {
-    const prefix = command === 'reload' && error.reason === 'failed' ? 'rolling restart failed: ' : '';
+    const prefix = command === 'reload' && (error.reason === 'failed' || error.reason === 'boot-error') ? 'rolling restart failed: ' : '';
     process.stderr.write(`pulse ctl ${command}: ${prefix}${error.message}\n`);
     return EXIT_BY_FAILURE[error.reason];
   }

@@ -1,7 +1,7 @@
 import type { Database } from '../db/database.js';
 import type { RedisClient } from '../cache/redis.js';
 import type { Config } from '../shared/config.js';
-import type { HealthAnswer } from '../shared/ipc-protocol.js';
+import type { HealthAnswer } from '../shared/health-types.js';
 import type { Logger } from '../shared/logger.js';
 import type { AppMetrics } from './metrics.js';
 

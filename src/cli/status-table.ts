@@ -1,5 +1,5 @@
 import type { StatusOutcome, WorkerStatus } from '../shared/control-protocol.js';
-import type { HealthAnswer } from '../shared/ipc-protocol.js';
+import type { HealthAnswer } from '../shared/health-types.js';
 
 export function formatDuration(seconds: number): string {
   const s = Math.floor(seconds);
@@ -41,10 +41,11 @@ export function formatStatus(status: StatusOutcome): string {
     `pulse ${describeHealth(status.health.body)}; primary pid ${status.primaryPid}, up ${formatDuration(status.primaryUptimeS)}` +
     (activity.length ? ` (${activity.join(', ')})` : '');
   const rows = [
-    ['ID', 'PID', 'STATE', 'UPTIME', 'RSS', 'INFLIGHT', 'HEALTH'],
+    ['ID', 'PID', 'GEN', 'STATE', 'UPTIME', 'RSS', 'INFLIGHT', 'HEALTH'],
     ...status.workers.map((d) => [
       String(d.id),
       String(d.pid),
+      String(d.generation),
       d.status,
       formatDuration(d.uptime_s),
       formatBytes(d.rss_bytes),

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { HealthAnswer } from '../shared/ipc-protocol.js';
+import type { HealthAnswer } from '../shared/health-types.js';
 import type { Logger } from '../shared/logger.js';
 import { isReady } from './health.js';
 

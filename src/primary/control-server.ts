@@ -9,9 +9,9 @@ import {
   type ControlRequest,
   type StatusOutcome,
 } from '../shared/control-protocol.js';
-import type { HealthAnswer } from '../shared/ipc-protocol.js';
+import type { HealthAnswer } from '../shared/health-types.js';
 import type { Logger } from '../shared/logger.js';
-import { SupervisorBusyError, type Supervisor } from './supervisor.js';
+import { ShutdownInProgressError, SupervisorBusyError, type Supervisor } from './supervisor.js';
 
 /** How long a client may take to send its request line. */
 const REQUEST_TIMEOUT_MS = 5000;
@@ -22,7 +22,6 @@ export interface ControlDeps {
   supervisor: Supervisor;
   health: () => HealthAnswer;
   log: Logger;
-  isShuttingDown: () => boolean;
 }
 
 export class ControlSocketInUseError extends Error {
@@ -144,7 +143,7 @@ export class ControlServer {
     const { log } = this.deps;
     if (request.command !== 'status') log.info({ command: request.command }, 'control command received');
     this.execute(request, reply).catch((error: Error) => {
-      const reason = error instanceof SupervisorBusyError ? 'busy' : this.deps.isShuttingDown() ? 'refused' : 'failed';
+      const reason = error instanceof SupervisorBusyError ? 'busy' : error instanceof ShutdownInProgressError ? 'refused' : 'failed';
       log.warn({ command: request.command, reason, err: { message: error.message } }, 'control command failed');
       reply({ type: 'failed', reason, error: error.message });
     });
@@ -152,26 +151,27 @@ export class ControlServer {
 
   private async execute(request: ControlRequest, reply: Reply): Promise<void> {
     const { supervisor } = this.deps;
-    if (this.deps.isShuttingDown() && request.command !== 'status') throw new Error('pulse is shutting down');
     switch (request.command) {
       case 'status':
         return reply({ type: 'done', result: this.status() });
       case 'reload': {
-        const result = await supervisor.rollingRestart((message) => reply({ type: 'progress', message }));
-        if (!result.ok && this.deps.isShuttingDown()) {
-          throw new Error(`the rolling restart was stopped by a shutdown (${result.replaced}/${result.total} workers replaced)`);
-        }
-        if (!result.ok) {
-          throw new Error(`${result.error ?? 'unknown error'} (${result.replaced}/${result.total} workers replaced; the remaining old workers keep serving)`);
-        }
-        return reply({ type: 'done', result: { replaced: result.replaced, total: result.total, durationMs: result.durationMs } });
+        const result = await supervisor.startRollout((message) => reply({ type: 'progress', message }));
+        if (result.ok) return reply({ type: 'done', result: { replaced: result.replaced, total: result.total, durationMs: result.durationMs } });
+        const summary = `${result.replaced}/${result.total} workers replaced`;
+        if (supervisor.isStopping) throw new ShutdownInProgressError(`the rolling restart was stopped by a shutdown (${summary})`);
+        const detail = `${result.error ?? 'unknown error'} (${summary}; the remaining old workers keep serving)`;
+        if (result.bootError) return reply({ type: 'failed', reason: 'boot-error', error: detail });
+        throw new Error(detail);
       }
       case 'scale': {
-        reply({ type: 'progress', message: `scaling from ${supervisor.expected} to ${request.workers} workers` });
-        await supervisor.scale(request.workers);
-        const ready = supervisor.readyWorkers().length;
-        if (ready < request.workers) throw new Error(`scaled to ${request.workers} workers but only ${ready} are ready (see the logs)`);
-        return reply({ type: 'done', result: { workers: request.workers } });
+        // Refused (busy, shutting down) before anything is printed.
+        const from = supervisor.desiredWorkers;
+        const scaling = supervisor.scaleTo(request.workers);
+        reply({ type: 'progress', message: `scaling from ${from} to ${request.workers} workers` });
+        const result = await scaling;
+        if (supervisor.isStopping) throw new ShutdownInProgressError('the scaling was stopped by a shutdown');
+        if (result.ready < result.workers) throw new Error(`scaled to ${result.workers} workers but only ${result.ready} are ready (see the logs)`);
+        return reply({ type: 'done', result: { workers: result.workers } });
       }
     }
   }
@@ -183,10 +183,10 @@ export class ControlServer {
       primaryPid: process.pid,
       primaryUptimeS: Math.round(process.uptime()),
       rollingRestart: supervisor.isRolling,
-      shuttingDown: this.deps.isShuttingDown(),
+      shuttingDown: supervisor.isStopping,
       health,
       workers: health.body.details.map((detail) => {
-        const report = supervisor.workers.get(detail.id)?.lastReport;
+        const report = supervisor.worker(detail.id)?.lastReport;
         return { ...detail, rss_bytes: report?.rssBytes ?? null, requests_served: report?.requestsServed ?? null };
       }),
     };

@@ -1,16 +1,27 @@
-import { HEALTH_PING_TIMEOUT_MS, type DependencyStatus, type HealthAnswer, type HealthWorkerDetail } from '../shared/ipc-protocol.js';
-import type { ManagedWorker } from './supervisor.js';
+import {
+  HEALTH_PING_TIMEOUT_MS,
+  type HealthAnswer,
+  type HealthWorkerDetail,
+  type ServiceDependencyStatus,
+  type WorkerState,
+} from '../shared/health-types.js';
+import type { ManagedWorker } from './managed-worker.js';
 
 /** The part of a managed worker that health is computed from. */
-export type HealthSource = Pick<ManagedWorker, 'id' | 'pid' | 'state' | 'forkedAt' | 'lastReport' | 'lastReportAt'>;
+export type HealthSource = Pick<ManagedWorker, 'id' | 'pid' | 'generation' | 'forkedAt' | 'lastReport' | 'lastHeardAt'> & {
+  state: WorkerState | 'exited';
+};
 
 export interface HealthInputs {
   workers: Iterable<HealthSource>;
   expected: number;
   draining: boolean;
+  /** False while the primary could not run the database migrations yet (Postgres was away at start). */
+  schemaReady: boolean;
   /** A ready worker whose last report is older than this counts as unresponsive. */
   staleAfterMs: number;
-  now?: number;
+  /** On the supervisor's monotonic clock, like every time a worker carries. */
+  now: number;
 }
 
 /**
@@ -24,13 +35,14 @@ export function staleAfterMs(reportIntervalMs: number): number {
 }
 
 function detailOf(worker: HealthSource, now: number, staleAfter: number): HealthWorkerDetail {
-  const age = worker.lastReportAt === undefined ? null : now - worker.lastReportAt;
-  const stale = worker.state === 'ready' && (age === null || age > staleAfter);
   const report = worker.lastReport;
+  const age = report === undefined ? null : Math.round(now - worker.lastHeardAt);
+  const stale = worker.state === 'ready' && (age === null || age > staleAfter);
   return {
     id: worker.id,
     pid: worker.pid,
-    status: stale ? 'unresponsive' : worker.state,
+    generation: worker.generation,
+    status: stale ? 'unresponsive' : worker.state === 'exited' ? 'draining' : worker.state,
     database: stale || !report ? 'unknown' : report.database,
     redis: stale || !report ? 'unknown' : report.redis,
     uptime_s: Math.round((now - worker.forkedAt) / 100) / 10,
@@ -43,16 +55,18 @@ function detailOf(worker: HealthSource, now: number, staleAfter: number): Health
 /**
  * The combined health: healthy only when at least the expected number of workers are
  * ready and responsive and every one of them reaches Postgres and Redis. Workers that
- * are starting or draining (a rolling restart) neither help nor hurt.
+ * are starting or draining (a rolling restart) neither help nor hurt. A dependency that
+ * no serving worker has measured is `unknown`, never `disconnected` without evidence.
  */
 export function computeHealth(inputs: HealthInputs): HealthAnswer {
-  const now = inputs.now ?? Date.now();
-  const details = [...inputs.workers].map((worker) => detailOf(worker, now, inputs.staleAfterMs));
+  const details = [...inputs.workers].map((worker) => detailOf(worker, inputs.now, inputs.staleAfterMs));
   const serving = details.filter((d) => d.status === 'ready');
-  // With no responsive worker nobody can reach the dependency on the service's behalf.
-  const dependency = (key: 'database' | 'redis'): DependencyStatus =>
-    serving.length > 0 && serving.every((d) => d[key] === 'connected') ? 'connected' : 'disconnected';
-  const database = dependency('database');
+  const dependency = (key: 'database' | 'redis'): ServiceDependencyStatus => {
+    if (serving.length === 0) return 'unknown';
+    return serving.every((d) => d[key] === 'connected') ? 'connected' : 'disconnected';
+  };
+  const reached = dependency('database');
+  const database = reached === 'connected' && !inputs.schemaReady ? 'disconnected' : reached;
   const redis = dependency('redis');
   const allUp = serving.length >= inputs.expected && database === 'connected' && redis === 'connected';
   const status = inputs.draining ? 'draining' : allUp ? 'healthy' : 'unhealthy';
@@ -62,7 +76,7 @@ export function computeHealth(inputs: HealthInputs): HealthAnswer {
   };
 }
 
-/** Readiness: at least one responsive worker can take traffic and no shutdown is under way. */
+/** Readiness ("send me traffic"): a responsive worker serves and no shutdown is under way. Shared dependencies do not count. */
 export function isReady(answer: HealthAnswer): boolean {
   return answer.body.status !== 'draining' && answer.body.workers.ready > 0;
 }

@@ -1,19 +1,16 @@
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { MetricsSnapshot, PrimaryMessageBody } from '../shared/ipc-protocol.js';
+import { PendingRequests } from '../shared/pending-requests.js';
+import type { ManagedWorker } from './managed-worker.js';
 import { RetiredMetrics } from './retired-metrics.js';
-import type { ManagedWorker, SupervisorEvents } from './supervisor.js';
+import type { SupervisorEvents } from './supervisor.js';
 import type { SupervisorMetrics } from './supervisor-metrics.js';
 
 /** What the collector needs from the supervisor (a narrow seam, so it can be tested alone). */
 export interface WorkerSource {
-  readonly workers: ReadonlyMap<number, ManagedWorker>;
+  readonly workers: readonly ManagedWorker[];
   send(worker: ManagedWorker, body: PrimaryMessageBody): void;
   on<E extends keyof SupervisorEvents>(event: E, listener: (...args: SupervisorEvents[E]) => void): unknown;
-}
-
-interface PendingRequest {
-  workerId: number;
-  resolve: (snapshot: MetricsSnapshot | undefined) => void;
 }
 
 /**
@@ -23,8 +20,7 @@ interface PendingRequest {
  * from its last snapshot and counted as a miss.
  */
 export class MetricsCollector {
-  private nextRequestId = 1;
-  private readonly pending = new Map<number, PendingRequest>();
+  private readonly requests = new PendingRequests<MetricsSnapshot, number>();
   private readonly lastSnapshots = new Map<number, MetricsSnapshot>();
   private readonly retired = new RetiredMetrics();
 
@@ -34,10 +30,9 @@ export class MetricsCollector {
     private readonly workerTimeoutMs: number,
   ) {
     supervisor.on('worker-message', (_worker, message) => {
-      if (message.type !== 'metrics-response') return;
-      this.pending.get(message.requestId)?.resolve(message.metrics);
+      if (message.type === 'metrics-response') this.requests.answer(message.requestId, message.metrics);
     });
-    supervisor.on('worker-gone', (worker) => this.retire(worker));
+    supervisor.on('worker-exit', (worker) => this.retire(worker));
   }
 
   /**
@@ -49,34 +44,30 @@ export class MetricsCollector {
     this.lastSnapshots.delete(worker.id);
     if (snapshot) this.retired.add(snapshot);
     // A scrape waiting on this worker need not wait for its timeout.
-    for (const request of this.pending.values()) {
-      if (request.workerId === worker.id) request.resolve(undefined);
-    }
+    this.requests.abandon((workerId) => workerId === worker.id);
   }
 
   private requestSnapshot(worker: ManagedWorker): Promise<MetricsSnapshot | undefined> {
-    const requestId = this.nextRequestId++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(undefined), this.workerTimeoutMs);
-      const finish = (snapshot: MetricsSnapshot | undefined) => {
-        clearTimeout(timer);
-        this.pending.delete(requestId);
-        resolve(snapshot);
-      };
-      this.pending.set(requestId, { workerId: worker.id, resolve: finish });
-      this.supervisor.send(worker, { type: 'metrics-request', requestId });
-    });
+    return this.requests.request(
+      (requestId) => {
+        this.supervisor.send(worker, { type: 'metrics-request', requestId });
+        return true;
+      },
+      this.workerTimeoutMs,
+      worker.id,
+    );
   }
 
   async scrape(): Promise<{ contentType: string; body: string }> {
-    // A starting worker has served nothing yet and may not listen to IPC yet: asking it
-    // would only cost a timeout and a false miss (every scrape during a rolling restart).
-    const workers = [...this.supervisor.workers.values()].filter((worker) => worker.state !== 'starting');
+    // A worker that has not listened yet has served nothing, and one just forked may not
+    // hear us yet: asking would only cost a timeout and a false miss.
+    const workers = this.supervisor.workers.filter((worker) => worker.state === 'ready' || worker.state === 'draining');
     const answers = await Promise.all(workers.map((worker) => this.requestSnapshot(worker)));
     const snapshots: MetricsSnapshot[] = [];
+    const stillRunning = new Set(this.supervisor.workers);
     workers.forEach((worker, index) => {
       // A worker that left during the scrape is already counted in `retired`.
-      if (!this.supervisor.workers.has(worker.id)) return;
+      if (!stillRunning.has(worker)) return;
       const answer = answers[index];
       if (answer) {
         this.lastSnapshots.set(worker.id, answer);

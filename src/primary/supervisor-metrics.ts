@@ -1,7 +1,9 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { HealthAnswer } from '../shared/ipc-protocol.js';
+import type { HealthAnswer } from '../shared/health-types.js';
+import { RESTART_REASONS } from './managed-worker.js';
 
-export type RestartReason = 'crash' | 'hung' | 'memory' | 'max_requests' | 'rolling' | 'startup_timeout';
+/** Why the supervisor SIGKILLed a worker. */
+export const FORCED_KILL_REASONS = ['hung', 'startup_timeout', 'stop_timeout'] as const;
 
 /** The primary's own metrics, exported next to the workers' aggregated ones. */
 export function createSupervisorMetrics() {
@@ -10,14 +12,31 @@ export function createSupervisorMetrics() {
   const m = {
     registry,
     workersExpected: new Gauge({ name: 'pulse_workers_expected', help: 'Workers the supervisor is configured to run', registers: [registry] }),
-    workersReady: new Gauge({ name: 'pulse_workers_ready', help: 'Workers that reported ready and are not draining', registers: [registry] }),
+    workersReady: new Gauge({ name: 'pulse_workers_ready', help: 'Workers that are listening and not draining', registers: [registry] }),
+    workers: new Gauge({
+      name: 'pulse_workers',
+      help: 'Worker processes by generation (a rolling restart moves them to the next one) and state (forked, booting, ready, draining)',
+      labelNames: ['generation', 'state'] as const,
+      registers: [registry],
+    }),
     workerRestarts: new Counter({
       name: 'pulse_worker_restarts_total',
-      help: 'Workers replaced, by reason (crash, hung, memory, max_requests, rolling, startup_timeout)',
+      help: `Workers that left and were replaced, by reason (${RESTART_REASONS.join(', ')})`,
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
-    forcedKills: new Counter({ name: 'pulse_worker_forced_kills_total', help: 'Workers SIGKILLed by the supervisor', registers: [registry] }),
+    forcedKills: new Counter({
+      name: 'pulse_worker_forced_kills_total',
+      help: `Workers SIGKILLed by the supervisor, by reason (${FORCED_KILL_REASONS.join(', ')})`,
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    strandedConnections: new Counter({
+      name: 'pulse_stranded_connections_total',
+      help: 'Connections an exited worker had been handed but never took: rescued (handed to another worker) or closed',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     lastShutdownSeconds: new Gauge({ name: 'pulse_last_drain_duration_seconds', help: 'Duration of the last worker drain', registers: [registry] }),
     rollingRestartInProgress: new Gauge({ name: 'pulse_rolling_restart_in_progress', help: '1 while a rolling restart runs', registers: [registry] }),
     rollingRestarts: new Counter({
@@ -29,7 +48,7 @@ export function createSupervisorMetrics() {
     lastRollingRestartSeconds: new Gauge({ name: 'pulse_last_rolling_restart_duration_seconds', help: 'Duration of the last rolling restart', registers: [registry] }),
     dependencyUp: new Gauge({
       name: 'pulse_dependency_up',
-      help: '1 when every ready worker reports the dependency connected',
+      help: '1 when every ready worker reports the dependency connected, 0 when one does not; absent while no ready worker has measured it',
       labelNames: ['dependency'] as const,
       registers: [registry],
     }),
@@ -46,9 +65,9 @@ export function createSupervisorMetrics() {
     }),
   };
   // Every series exists from the start, so that rate() and alerts see the first increment.
-  for (const reason of ['crash', 'hung', 'memory', 'max_requests', 'rolling', 'startup_timeout'] satisfies RestartReason[]) {
-    m.workerRestarts.inc({ reason }, 0);
-  }
+  for (const reason of RESTART_REASONS) m.workerRestarts.inc({ reason }, 0);
+  for (const reason of FORCED_KILL_REASONS) m.forcedKills.inc({ reason }, 0);
+  for (const outcome of ['rescued', 'closed']) m.strandedConnections.inc({ outcome }, 0);
   for (const result of ['succeeded', 'failed']) m.rollingRestarts.inc({ result }, 0);
   return m;
 }
@@ -59,7 +78,11 @@ export type SupervisorMetrics = ReturnType<typeof createSupervisorMetrics>;
 export function recordHealth(metrics: SupervisorMetrics, answer: HealthAnswer): void {
   const { body } = answer;
   metrics.healthy.set(answer.httpStatus === 200 ? 1 : 0);
-  metrics.dependencyUp.set({ dependency: 'database' }, body.database === 'connected' ? 1 : 0);
-  metrics.dependencyUp.set({ dependency: 'redis' }, body.redis === 'connected' ? 1 : 0);
+  for (const dependency of ['database', 'redis'] as const) {
+    const status = body[dependency];
+    // No evidence, no sample: an alert must not fire on a dependency nobody could measure.
+    if (status === 'unknown') metrics.dependencyUp.remove({ dependency });
+    else metrics.dependencyUp.set({ dependency }, status === 'connected' ? 1 : 0);
+  }
   metrics.workersUnresponsive.set(body.details.filter((detail) => detail.status === 'unresponsive').length);
 }

@@ -1,70 +1,31 @@
-import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
-import type { Config } from '../shared/config.js';
-import {
-  WorkerExit,
-  isWorkerMessage,
-  primaryMessage,
-  type DrainSummary,
-  type MetricsSnapshot,
-  type PrimaryMessageBody,
-  type WorkerHealthReport,
-  type WorkerLifecycleState,
-  type WorkerMessage,
-} from '../shared/ipc-protocol.js';
+import type { WorkerHealthReport } from '../shared/health-types.js';
+import { WorkerExit, type PrimaryMessageBody, type WorkerMessage } from '../shared/ipc-protocol.js';
 import type { Logger } from '../shared/logger.js';
-import { RespawnBackoff } from './backoff.js';
-import type { RestartReason, SupervisorMetrics } from './supervisor-metrics.js';
+import type { RespawnBackoff } from './backoff.js';
+import type { Clock } from './clock.js';
+import { ManagedWorker, RESTART_REASONS, type ExitReason, type RestartReason } from './managed-worker.js';
+import type { SupervisorMetrics } from './supervisor-metrics.js';
+import type { WorkerCluster } from './worker-cluster.js';
 
-/** Time the supervisor gives a draining worker beyond SHUTDOWN_TIMEOUT_MS to close its pools. */
-export const KILL_MARGIN_MS = 2000;
-const WATCHDOG_INTERVAL_MS = 1000;
-const EXIT_DISCONNECT_WAIT_MS = 1000;
+/** How often the primary's loop runs when nothing else wakes it. */
+export const TICK_MS = 100;
+/** A tick this much later than due means the primary itself did not run (VM pause, freeze). */
+const PAUSE_TOLERANCE_MS = 1000;
+/** After a failed recycling, the old worker is kept this long before the next attempt. */
+const RECYCLE_RETRY_AFTER_MS = 30_000;
 
-type RetireReason = RestartReason | 'shutdown' | 'scale-down';
-
-export interface ManagedWorker {
-  readonly id: number;
-  readonly pid: number;
-  readonly handle: Worker;
-  slot: Slot | undefined;
-  state: WorkerLifecycleState;
-  forkedAt: number;
-  readyAt?: number;
-  lastReport?: WorkerHealthReport;
-  lastReportAt?: number;
-  /** Set when the supervisor asked this worker to go (drain) or killed it on purpose. */
-  retireReason?: RetireReason;
-  killReason?: RestartReason;
-  forceKilled: boolean;
-  drainSummary?: DrainSummary;
-  finalMetrics?: MetricsSnapshot;
-  requestLimit?: number;
-  exit: Promise<WorkerExitInfo>;
-}
-
-export interface WorkerExitInfo {
-  code: number | null;
-  signal: string | null;
-}
-
-interface Slot {
-  readonly index: number;
-  readonly backoff: RespawnBackoff;
-  workerId?: number;
-  /** A replacement being started for this slot (rolling restart or recycling). */
-  replacingWith?: number;
-  respawnTimer?: NodeJS.Timeout;
-  removed?: boolean;
-  /** Added by scale(): counts as expected only once its first worker is ready, so
-   * adding capacity never turns /health 503. */
-  addedByScaleUp?: boolean;
-}
-
-export interface ShutdownResult {
-  clean: boolean;
-  durationMs: number;
-  problems: string[];
+export interface SupervisorSettings {
+  readyTimeoutMs: number;
+  heartbeatTimeoutMs: number;
+  /** A ready worker heard from within this counts as responsive (can vouch that the service is not paused). */
+  responsiveWithinMs: number;
+  shutdownTimeoutMs: number;
+  /** When a worker asked to drain is SIGKILLed. */
+  killAfterMs: number;
+  maxWorkerMemoryMb: number | undefined;
+  maxRequestsPerWorker: number | undefined;
+  backoff: RespawnBackoff;
 }
 
 export interface RolloutResult {
@@ -73,6 +34,19 @@ export interface RolloutResult {
   total: number;
   durationMs: number;
   error?: string;
+  /** A replacement failed because of its code or configuration (it exited while booting). */
+  bootError?: boolean;
+}
+
+export interface ScaleResult {
+  workers: number;
+  ready: number;
+}
+
+export interface StopReport {
+  clean: boolean;
+  durationMs: number;
+  problems: string[];
 }
 
 /** The supervisor is already changing its set of workers; the caller may retry later. */
@@ -90,426 +64,651 @@ export class ScalingInProgressError extends SupervisorBusyError {
   }
 }
 
+export class ShutdownInProgressError extends Error {
+  constructor(message = 'pulse is shutting down') {
+    super(message);
+  }
+}
+
 export interface SupervisorEvents {
   'worker-message': [worker: ManagedWorker, message: WorkerMessage];
-  'worker-gone': [worker: ManagedWorker];
+  'worker-exit': [worker: ManagedWorker];
   'all-ready': [];
+  /** A worker cannot boot and none ever has: nothing will serve (gunicorn's WORKER_BOOT_ERROR). */
+  halt: [exitCode: number, reason: string];
+}
+
+interface Rollout {
+  target: number;
+  startedAt: number;
+  total: number;
+  onProgress: (line: string) => void;
+  resolve: (result: RolloutResult) => void;
+}
+
+interface Scaling {
+  to: number;
+  bootFailures: number;
+  resolve: (result: ScaleResult) => void;
+}
+
+interface Stopping {
+  startedAt: number;
+  finished?: boolean;
+  problems: string[];
+  resolve: (report: StopReport) => void;
+  promise: Promise<StopReport>;
+}
+
+function describeExit(code: number | null, signal: string | null): string {
+  return signal ? `signal ${signal}` : `code ${code}`;
 }
 
 /**
- * Forks and keeps N workers: respawns crashes with backoff, kills hung workers,
- * recycles by memory or request count, replaces workers one at a time for rolling
- * restarts and scaling, and drains them all on shutdown.
+ * Keeps `desired` workers serving, as one reconcile loop (gunicorn's arbiter, puma's
+ * check_workers): events and commands only change what is wanted (the desired count, the
+ * generation a rolling restart moves to, a worker marked for replacement); each pass of
+ * `reconcile()` compares that with what runs and takes the safe steps: admit booted
+ * workers, kill hung ones, retire surplus ones, fork missing ones, and start at most one
+ * replacement at a time, new worker first.
  */
 export class Supervisor extends EventEmitter<SupervisorEvents> {
-  readonly workers = new Map<number, ManagedWorker>();
-  private readonly exitResolvers = new Map<number, (info: WorkerExitInfo) => void>();
-  private slots: Slot[] = [];
-  private shuttingDown = false;
-  private rolloutRunning = false;
-  /** The recycling under way, if any: rollouts and scaling wait for it to settle. */
-  private recycling?: Promise<void>;
-  private scaling = false;
-  private watchdog?: NodeJS.Timeout;
+  private readonly all = new Map<number, ManagedWorker>();
+  private desired = 0;
+  /** What /health expects: the desired count, except while added capacity is still booting. */
+  private healthFloor = 0;
+  private generation = 1;
+  private nextGeneration = 2;
+  private readonly generationEnv = new Map<number, Record<string, string>>();
+  private rollout: Rollout | undefined;
+  private scaling: Scaling | undefined;
+  private stopping: Stopping | undefined;
+  private halted = false;
+  private everReady = false;
   private allReadyAnnounced = false;
+  private respawnNotBefore = 0;
+  private recycleNotBefore = 0;
+  private lastTickAt: number;
+  private reconciling = false;
+  private reconcileAgain = false;
 
   constructor(
-    private readonly config: Config,
+    private readonly settings: SupervisorSettings,
+    private readonly cluster: WorkerCluster,
+    private readonly clock: Clock,
     private readonly log: Logger,
     private readonly metrics: SupervisorMetrics,
-    workerEntry: string,
   ) {
     super();
-    cluster.setupPrimary({ exec: workerEntry });
-    cluster.on('message', (handle, message: unknown) => this.onMessage(handle, message));
-    cluster.on('exit', (handle, code, signal) => {
-      // 'exit' can come before the worker's last IPC messages (its final metrics) are
-      // read; the channel's disconnect comes after them.
-      if (!handle.isConnected()) return this.onExit(handle, code, signal);
-      const proceed = () => {
-        clearTimeout(fallback);
-        this.onExit(handle, code, signal);
-      };
-      const fallback = setTimeout(() => {
-        handle.off('disconnect', proceed);
-        proceed();
-      }, EXIT_DISCONNECT_WAIT_MS);
-      handle.once('disconnect', proceed);
+    this.lastTickAt = clock.now();
+    cluster.on('message', (id, message) => this.onMessage(id, message));
+    cluster.on('exit', (id, code, signal) => this.onExit(id, code, signal));
+    cluster.on('stranded', (outcome) => {
+      this.metrics.strandedConnections.inc({ outcome });
+      if (outcome === 'closed' && this.stopping) this.stopping.problems.push('a connection left by an exited worker was closed without an answer');
     });
   }
 
-  /** Slots that must be served for the service to count as healthy. */
-  get expected(): number {
-    return this.slots.filter((slot) => !slot.removed && !slot.addedByScaleUp).length;
+  // ---- what runs -------------------------------------------------------------------
+
+  /** Every worker that has not exited yet. */
+  get workers(): ManagedWorker[] {
+    return [...this.all.values()];
   }
 
-  get isShuttingDown(): boolean {
-    return this.shuttingDown;
+  worker(id: number): ManagedWorker | undefined {
+    return this.all.get(id);
+  }
+
+  get expected(): number {
+    return this.healthFloor;
+  }
+
+  get desiredWorkers(): number {
+    return this.desired;
   }
 
   get isRolling(): boolean {
-    return this.rolloutRunning;
+    return this.rollout !== undefined;
   }
 
-  /** Workers currently serving their slot and ready. */
-  readyWorkers(): ManagedWorker[] {
-    return [...this.workers.values()].filter((w) => w.state === 'ready');
+  get isStopping(): boolean {
+    return this.stopping !== undefined;
   }
 
-  start(count: number): void {
-    this.metrics.workersExpected.set(count);
-    for (let index = 0; index < count; index += 1) this.addSlot();
-    this.watchdog = setInterval(() => this.checkWorkers(), WATCHDOG_INTERVAL_MS);
+  serving(): ManagedWorker[] {
+    return this.workers.filter((w) => w.state === 'ready');
   }
 
   send(worker: ManagedWorker, body: PrimaryMessageBody): void {
-    if (!worker.handle.isConnected()) return;
-    // A worker whose channel is closing fails the send asynchronously: with a callback the
-    // failure lands here instead of as an 'error' event, which would crash the primary.
-    // Either way the worker is going away; its exit event tells the rest.
-    try {
-      worker.handle.send(primaryMessage(body), undefined, undefined, () => undefined);
-    } catch {
-      // closed between the check and the send
+    worker.process.send(body);
+  }
+
+  // ---- commands: each changes what is wanted, then reconciles ------------------------
+
+  start(desired: number): void {
+    this.setDesired(desired);
+    this.healthFloor = desired;
+    this.reconcile();
+  }
+
+  /** The periodic tick: notices its own lateness (the primary was paused) before judging workers. */
+  tick(): void {
+    const now = this.clock.now();
+    const lost = now - this.lastTickAt - TICK_MS;
+    this.lastTickAt = now;
+    if (lost > PAUSE_TOLERANCE_MS) {
+      this.log.warn({ pausedMs: Math.round(lost) }, 'the primary was paused (VM pause, freeze or CPU starvation): every worker gets a fresh grace period');
+      for (const worker of this.all.values()) worker.forgive(lost, now);
+      if (this.respawnNotBefore > now - lost) this.respawnNotBefore += lost;
     }
+    this.reconcile();
   }
 
-  private addSlot(options: { addedByScaleUp?: boolean } = {}): Slot {
-    const slot: Slot = { index: this.slots.length, backoff: new RespawnBackoff(), ...options };
-    this.slots.push(slot);
-    slot.workerId = this.fork(slot).id;
-    return slot;
-  }
-
-  private fork(slot: Slot): ManagedWorker {
-    const handle = cluster.fork();
-    handle.on('error', (error: Error) => this.log.warn({ worker: handle.id, err: { message: error.message } }, 'worker channel error'));
-    const managed: ManagedWorker = {
-      id: handle.id,
-      pid: handle.process.pid ?? 0,
-      handle,
-      slot,
-      state: 'starting',
-      forkedAt: Date.now(),
-      forceKilled: false,
-      exit: new Promise((resolve) => this.exitResolvers.set(handle.id, resolve)),
-    };
-    if (this.config.maxRequestsPerWorker) {
-      // Jitter up to 10% so that workers started together are not recycled together.
-      const jitter = Math.floor(Math.random() * Math.ceil(this.config.maxRequestsPerWorker * 0.1));
-      managed.requestLimit = this.config.maxRequestsPerWorker + jitter;
-    }
-    this.workers.set(managed.id, managed);
-    this.log.info({ worker: managed.id, workerPid: managed.pid, slot: slot.index }, 'worker forked');
-    return managed;
-  }
-
-  private onMessage(handle: Worker, raw: unknown): void {
-    if (!isWorkerMessage(raw)) return;
-    const worker = this.workers.get(handle.id);
-    if (!worker) return;
-    switch (raw.type) {
-      case 'ready':
-        if (worker.retireReason) {
-          // Asked to drain while it was still loading its code, before it listened for
-          // messages (a shutdown during a replacement): that drain was lost, repeat it.
-          this.send(worker, { type: 'drain', reason: worker.retireReason });
-          return;
-        }
-        if (worker.state !== 'starting') return;
-        worker.state = 'ready';
-        worker.readyAt = Date.now();
-        if (worker.slot) worker.slot.addedByScaleUp = false;
-        worker.lastReportAt ??= Date.now();
-        this.log.info({ worker: worker.id, workerPid: worker.pid, startupMs: worker.readyAt - worker.forkedAt }, 'worker ready');
-        this.updateReadyGauge();
-        this.announceAllReady();
-        return;
-      case 'health-report':
-        worker.lastReport = raw.report;
-        worker.lastReportAt = Date.now();
-        if (worker.state === 'ready') this.checkRecycling(worker);
-        return;
-      case 'drain-started':
-        worker.state = 'draining';
-        this.updateReadyGauge();
-        return;
-      case 'drain-finished':
-        worker.drainSummary = raw.summary;
-        worker.finalMetrics = raw.finalMetrics;
-        this.metrics.lastShutdownSeconds.set(raw.summary.durationMs / 1000);
-        return;
-      default:
-        this.emit('worker-message', worker, raw);
-    }
-  }
-
-  private announceAllReady(): void {
-    if (this.allReadyAnnounced || this.readyWorkers().length < this.expected) return;
-    this.allReadyAnnounced = true;
-    this.log.info({ workers: this.expected }, 'all workers ready');
-    this.emit('all-ready');
-  }
-
-  private updateReadyGauge(): void {
-    this.metrics.workersReady.set(this.readyWorkers().length);
-  }
-
-  private onExit(handle: Worker, code: number | null, signal: string | null): void {
-    const worker = this.workers.get(handle.id);
-    if (!worker) return;
-    this.workers.delete(worker.id);
-    this.updateReadyGauge();
-    const uptimeMs = Date.now() - worker.forkedAt;
-    const expectedExit = worker.retireReason !== undefined;
-    const logExit = expectedExit && code === WorkerExit.clean ? this.log.info.bind(this.log) : this.log.warn.bind(this.log);
-    logExit(
-      { worker: worker.id, workerPid: worker.pid, code, signal, uptimeMs, reason: worker.retireReason ?? worker.killReason ?? 'unexpected' },
-      'worker exited',
-    );
-    this.exitResolvers.get(worker.id)?.({ code, signal });
-    this.exitResolvers.delete(worker.id);
-    this.emit('worker-gone', worker);
-
-    const slot = worker.slot;
-    if (expectedExit || this.shuttingDown || !slot || slot.removed) return;
-    if (slot.replacingWith === worker.id) return; // a failed replacement: the rollout reports it
-    if (slot.workerId !== worker.id) return;
-    slot.workerId = undefined;
-    if (slot.replacingWith !== undefined) return; // its replacement is already on the way
-    const reason: RestartReason = worker.killReason ?? 'crash';
-    this.scheduleRespawn(slot, reason, uptimeMs);
-  }
-
-  private scheduleRespawn(slot: Slot, reason: RestartReason, uptimeMs: number): void {
-    const delayMs = slot.backoff.next(uptimeMs);
-    this.log.warn({ slot: slot.index, reason, delayMs, consecutiveFailures: slot.backoff.consecutiveFailures }, 'respawn scheduled');
-    slot.respawnTimer = setTimeout(() => {
-      slot.respawnTimer = undefined;
-      if (this.shuttingDown || slot.removed || slot.workerId !== undefined) return;
-      this.metrics.workerRestarts.inc({ reason });
-      slot.workerId = this.fork(slot).id;
-    }, delayMs);
-  }
-
-  private kill(worker: ManagedWorker, reason: RestartReason): void {
-    worker.killReason = reason;
-    worker.forceKilled = true;
-    this.metrics.forcedKills.inc();
-    worker.handle.process.kill('SIGKILL');
-  }
-
-  /** Startup timeouts and missed heartbeats: checked once a second. */
-  private checkWorkers(): void {
-    if (this.shuttingDown) return;
-    const now = Date.now();
-    for (const worker of this.workers.values()) {
-      if (worker.retireReason || worker.killReason) continue;
-      if (worker.state === 'starting' && now - worker.forkedAt > this.config.workerReadyTimeoutMs) {
-        // A replacement in a rollout is judged by the rollout itself.
-        if (worker.slot?.replacingWith === worker.id) continue;
-        this.log.error({ worker: worker.id, workerPid: worker.pid, timeoutMs: this.config.workerReadyTimeoutMs }, 'worker not ready in time, killing it');
-        this.kill(worker, 'startup_timeout');
-      } else if (worker.state === 'ready' && now - (worker.lastReportAt ?? now) > this.config.workerHeartbeatTimeoutMs) {
-        this.log.error(
-          { worker: worker.id, workerPid: worker.pid, lastReportAgeMs: now - (worker.lastReportAt ?? now) },
-          'worker hung: no heartbeat, killing it',
-        );
-        this.kill(worker, 'hung');
-      }
-    }
-  }
-
-  private checkRecycling(worker: ManagedWorker): void {
-    if (this.recycling || this.rolloutRunning || this.scaling || this.shuttingDown || !worker.slot || !worker.lastReport) return;
-    let reason: RestartReason | undefined;
-    const { maxWorkerMemoryMb } = this.config;
-    if (maxWorkerMemoryMb && worker.lastReport.rssBytes > maxWorkerMemoryMb * 1024 * 1024) reason = 'memory';
-    else if (worker.requestLimit && worker.lastReport.requestsServed >= worker.requestLimit) reason = 'max_requests';
-    if (!reason) return;
-    this.log.warn(
-      { worker: worker.id, reason, rssBytes: worker.lastReport.rssBytes, requestsServed: worker.lastReport.requestsServed },
-      'recycling worker',
-    );
-    this.recycling = this.replaceSlot(worker.slot, reason)
-      .catch((error: Error) => this.log.error({ worker: worker.id, err: { message: error.message } }, 'recycling failed; old worker kept'))
-      .finally(() => (this.recycling = undefined));
-  }
-
-  private waitReady(worker: ManagedWorker, timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const started = Date.now();
-      const poll = setInterval(() => {
-        if (worker.state === 'ready') {
-          clearInterval(poll);
-          resolve();
-        } else if (!this.workers.has(worker.id)) {
-          clearInterval(poll);
-          reject(new Error(`new worker ${worker.id} exited before it was ready`));
-        } else if (Date.now() - started > timeoutMs) {
-          clearInterval(poll);
-          reject(new Error(`new worker ${worker.id} was not ready within ${timeoutMs} ms`));
-        } else if (this.shuttingDown) {
-          clearInterval(poll);
-          reject(new Error('shutdown started'));
-        }
-      }, 20);
+  /** A rolling restart: every worker of an older generation is replaced, one at a time, new first. */
+  startRollout(onProgress: (line: string) => void = () => undefined, env?: Record<string, string>): Promise<RolloutResult> {
+    if (this.stopping) throw new ShutdownInProgressError();
+    if (this.rollout) throw new RolloutInProgressError();
+    const target = this.nextGeneration++;
+    if (env) this.generationEnv.set(target, env);
+    const total = this.workers.filter((w) => w.state !== 'draining').length;
+    const result = new Promise<RolloutResult>((resolve) => {
+      this.rollout = { target, startedAt: this.clock.now(), total, onProgress, resolve };
     });
-  }
-
-  /**
-   * Starts a replacement for the slot, waits until it is ready, then drains the old
-   * worker. If the replacement fails, it is killed and the old worker keeps serving.
-   */
-  private async replaceSlot(slot: Slot, reason: RestartReason): Promise<void> {
-    const fresh = this.fork(slot);
-    slot.replacingWith = fresh.id;
-    try {
-      await this.waitReady(fresh, this.config.workerReadyTimeoutMs);
-    } catch (error) {
-      slot.replacingWith = undefined;
-      // During a shutdown the replacement is drained with everyone else, not killed.
-      if (this.workers.has(fresh.id) && !this.shuttingDown) {
-        this.kill(fresh, 'startup_timeout');
-        await fresh.exit;
-      }
-      if (slot.workerId === undefined && !this.shuttingDown) this.scheduleRespawn(slot, 'crash', 0);
-      throw error;
-    }
-    const old = slot.workerId === undefined ? undefined : this.workers.get(slot.workerId);
-    slot.workerId = fresh.id;
-    slot.replacingWith = undefined;
-    this.metrics.workerRestarts.inc({ reason });
-    if (old) await this.retire(old, reason);
-  }
-
-  /** Asks a worker to drain and waits for it to exit, SIGKILLing it after the budget. */
-  private async retire(worker: ManagedWorker, reason: RetireReason): Promise<WorkerExitInfo> {
-    worker.retireReason = reason;
-    worker.state = 'draining';
-    this.updateReadyGauge();
-    this.send(worker, { type: 'drain', reason });
-    const timer = setTimeout(() => {
-      this.log.error({ worker: worker.id, workerPid: worker.pid, budgetMs: this.config.shutdownTimeoutMs + KILL_MARGIN_MS }, 'worker did not stop in time, SIGKILL');
-      worker.forceKilled = true;
-      this.metrics.forcedKills.inc();
-      worker.handle.process.kill('SIGKILL');
-    }, this.config.shutdownTimeoutMs + KILL_MARGIN_MS);
-    const info = await worker.exit;
-    clearTimeout(timer);
-    return info;
-  }
-
-  /**
-   * Replaces every worker, one at a time, new first. Stops at the first replacement
-   * that fails to become ready and leaves the remaining old workers serving.
-   */
-  async rollingRestart(onProgress: (line: string) => void = () => undefined): Promise<RolloutResult> {
-    if (this.rolloutRunning) throw new RolloutInProgressError();
-    if (this.scaling) throw new ScalingInProgressError();
-    if (this.shuttingDown) throw new Error('shutdown in progress');
-    this.rolloutRunning = true;
     this.metrics.rollingRestartInProgress.set(1);
-    const started = Date.now();
-    const slots = this.slots.filter((slot) => !slot.removed);
-    const result: RolloutResult = { ok: true, replaced: 0, total: slots.length, durationMs: 0 };
-    this.log.info({ workers: slots.length }, 'rolling restart started');
-    try {
-      await this.recycling;
-      for (const slot of slots) {
-        if (slot.removed) continue;
-        if (this.shuttingDown) throw new Error('shutdown started during the rolling restart');
-        const current = slot.workerId === undefined ? undefined : this.workers.get(slot.workerId);
-        // A worker forked after the rollout began (a respawn) already runs the new code.
-        if (current && current.forkedAt >= started) {
-          result.replaced += 1;
-          continue;
-        }
-        onProgress(`replacing worker ${current?.id ?? '(respawning)'} in slot ${slot.index} (${result.replaced + 1}/${result.total})`);
-        await this.replaceSlot(slot, 'rolling');
-        result.replaced += 1;
-        onProgress(`slot ${slot.index} now served by worker ${slot.workerId} (${result.replaced}/${result.total})`);
-      }
-    } catch (error) {
-      result.ok = false;
-      result.error = (error as Error).message;
-    } finally {
-      result.durationMs = Date.now() - started;
-      this.rolloutRunning = false;
-      this.metrics.rollingRestartInProgress.set(0);
-      this.metrics.rollingRestarts.inc({ result: result.ok ? 'succeeded' : 'failed' });
-      this.metrics.lastRollingRestartSeconds.set(result.durationMs / 1000);
-    }
-    const logResult = result.ok ? this.log.info.bind(this.log) : this.log.error.bind(this.log);
-    logResult({ ...result }, result.ok ? 'rolling restart finished' : 'rolling restart failed; remaining old workers kept');
+    this.log.info({ workers: total, generation: target }, 'rolling restart started');
+    this.reconcile();
     return result;
   }
 
-  /** Changes the number of workers: new ones are forked, surplus ones drained (newest first). */
-  async scale(count: number): Promise<void> {
-    if (this.shuttingDown) throw new Error('shutdown in progress');
-    if (this.rolloutRunning) throw new RolloutInProgressError();
+  /** `ctl scale`: resolves once the new count serves (or the new workers failed to boot). */
+  scaleTo(count: number): Promise<ScaleResult> {
+    if (this.stopping) throw new ShutdownInProgressError();
+    if (this.rollout) throw new RolloutInProgressError();
     if (this.scaling) throw new ScalingInProgressError();
     if (!Number.isInteger(count) || count < 1) throw new Error('worker count must be a whole number of at least 1');
-    this.scaling = true;
-    try {
-      // A recycling replacement must not land in a slot that scaling removes.
-      await this.recycling;
-      const active = this.slots.filter((slot) => !slot.removed);
-      this.log.info({ from: active.length, to: count }, 'scaling workers');
-      this.metrics.workersExpected.set(count);
-      if (count > active.length) {
-        const added: ManagedWorker[] = [];
-        for (let i = active.length; i < count; i += 1) added.push(this.workers.get(this.addSlot({ addedByScaleUp: true }).workerId!)!);
-        await Promise.allSettled(added.map((worker) => this.waitReady(worker, this.config.workerReadyTimeoutMs)));
-        // From now on the operator's count stands, whether or not every new worker made it.
-        for (const worker of added) if (worker.slot) worker.slot.addedByScaleUp = false;
-        return;
-      }
-      const surplus = active.slice(count).reverse();
-      await Promise.all(
-        surplus.map(async (slot) => {
-          slot.removed = true;
-          clearTimeout(slot.respawnTimer);
-          const worker = slot.workerId === undefined ? undefined : this.workers.get(slot.workerId);
-          if (worker) await this.retire(worker, 'scale-down');
-        }),
-      );
-      this.slots = this.slots.filter((slot) => !slot.removed);
-    } finally {
-      this.scaling = false;
-    }
+    const result = new Promise<ScaleResult>((resolve) => {
+      this.scaling = { to: count, bootFailures: 0, resolve };
+    });
+    this.setDesired(count);
+    this.reconcile();
+    return result;
   }
 
-  /**
-   * Drains every worker at once and waits for all of them. Clean means every worker
-   * exited 0 by itself: nothing cut, nothing killed.
-   */
-  async shutdown(): Promise<ShutdownResult> {
-    this.shuttingDown = true;
-    const started = Date.now();
-    clearInterval(this.watchdog);
-    for (const slot of this.slots) clearTimeout(slot.respawnTimer);
-    const workers = [...this.workers.values()];
-    const problems: string[] = [];
-    await Promise.all(
-      workers.map(async (worker) => {
-        const { code, signal } = worker.retireReason ? await worker.exit : await this.retire(worker, 'shutdown');
-        if (worker.forceKilled) {
-          problems.push(`worker ${worker.id} (pid ${worker.pid}) was killed after ${this.config.shutdownTimeoutMs + KILL_MARGIN_MS} ms`);
-        } else if (code === WorkerExit.drainTimedOut) {
-          const cut = worker.drainSummary?.cut ?? 'some';
-          problems.push(`worker ${worker.id} (pid ${worker.pid}) cut ${cut} request(s) still in flight after ${this.config.shutdownTimeoutMs} ms`);
-        } else if (code !== WorkerExit.clean) {
-          problems.push(`worker ${worker.id} (pid ${worker.pid}) exited with ${signal ? `signal ${signal}` : `code ${code}`}`);
-        }
-      }),
-    );
-    return { clean: problems.length === 0, durationMs: Date.now() - started, problems };
+  /** SIGTTIN/SIGTTOU: one more or one fewer, never below one; applied at once, whatever else runs. */
+  scaleBy(delta: number): void {
+    if (this.stopping) return;
+    this.setDesired(Math.max(1, this.desired + delta));
+    this.reconcile();
+  }
+
+  /** Drains every worker; resolves once all have exited. Clean means nothing was cut or killed. */
+  stop(): Promise<StopReport> {
+    if (this.stopping) return this.stopping.promise;
+    let resolve!: (report: StopReport) => void;
+    const promise = new Promise<StopReport>((r) => (resolve = r));
+    this.stopping = { startedAt: this.clock.now(), problems: [], resolve, promise };
+    this.cluster.stopping();
+    if (this.rollout) this.finishRollout(false, 'shutdown started during the rolling restart');
+    this.scaling?.resolve({ workers: this.desired, ready: this.serving().length });
+    this.scaling = undefined;
+    this.reconcile();
+    return promise;
   }
 
   /** Second signal: no more waiting. */
   killAll(): void {
-    for (const worker of this.workers.values()) worker.handle.process.kill('SIGKILL');
+    for (const worker of this.all.values()) worker.process.kill('SIGKILL');
+  }
+
+  private setDesired(count: number): void {
+    if (count !== this.desired && this.desired > 0) this.log.info({ from: this.desired, to: count }, 'scaling workers');
+    this.desired = count;
+    this.healthFloor = Math.min(this.healthFloor, count);
+    this.metrics.workersExpected.set(count);
+  }
+
+  // ---- events from the workers -------------------------------------------------------
+
+  private onMessage(id: number, message: WorkerMessage): void {
+    const worker = this.all.get(id);
+    if (!worker) return;
+    const now = this.clock.now();
+    worker.lastHeardAt = now;
+    switch (message.type) {
+      case 'hello':
+        if (worker.state === 'forked') worker.moveTo('booting');
+        // Asked to stop before it could hear us: now it can.
+        else if (worker.state === 'draining') this.send(worker, { type: 'drain', reason: worker.leaveReason ?? 'shutdown' });
+        break;
+      case 'booted':
+        worker.bootReport = message.report;
+        this.noteReport(worker, message.report);
+        break;
+      case 'boot-failed':
+        worker.bootError = message.error;
+        return;
+      case 'ready':
+        if (worker.state !== 'booting' || !worker.admitted) return; // told to stop meanwhile: it drains by itself
+        this.becameReady(worker, now);
+        break;
+      case 'health-report':
+        this.noteReport(worker, message.report);
+        break;
+      case 'drain-started':
+        if (worker.state !== 'draining') {
+          worker.selfDrained = true;
+          this.markLeaving(worker, now);
+        }
+        break;
+      case 'drain-finished':
+        worker.drainSummary = message.summary;
+        worker.finalMetrics = message.finalMetrics;
+        this.metrics.lastShutdownSeconds.set(message.summary.durationMs / 1000);
+        return;
+      default:
+        this.emit('worker-message', worker, message);
+        return;
+    }
+    this.reconcile();
+  }
+
+  private noteReport(worker: ManagedWorker, report: WorkerHealthReport): void {
+    worker.lastReport = report;
+    if (worker.replaceBecause === 'hung') {
+      worker.replaceBecause = undefined;
+      this.log.info({ worker: worker.id, workerPid: worker.pid }, 'silent worker is responsive again; it is kept');
+    }
+    if (worker.state === 'ready') this.checkRecycling(worker, report);
+  }
+
+  private becameReady(worker: ManagedWorker, now: number): void {
+    worker.moveTo('ready');
+    worker.readyAt = now;
+    this.everReady = true;
+    this.log.info({ worker: worker.id, workerPid: worker.pid, generation: worker.generation, startupMs: Math.round(now - worker.forkedAt) }, 'worker ready');
+    this.cluster.workerReady(worker.id);
+    this.healthFloor = Math.max(this.healthFloor, Math.min(this.desired, this.serving().length));
+  }
+
+  private onExit(id: number, code: number | null, signal: string | null): void {
+    const worker = this.all.get(id);
+    if (!worker) return;
+    const now = this.clock.now();
+    const wasStarting = worker.starting || (worker.state === 'draining' && worker.readyAt === undefined);
+    const wasAdmitted = worker.admitted;
+    worker.moveTo('exited');
+    worker.exitCode = code;
+    worker.exitSignal = signal;
+    this.all.delete(id);
+    const reason = this.exitReason(worker, wasStarting, code);
+    const uptimeMs = Math.round(now - worker.forkedAt);
+    const planned = worker.leaveReason !== undefined && !worker.forceKilled && code === WorkerExit.clean;
+    (planned ? this.log.info : this.log.warn).call(
+      this.log,
+      { worker: id, workerPid: worker.pid, generation: worker.generation, code, signal, uptimeMs, reason, ...(worker.bootError && { bootError: worker.bootError }) },
+      'worker exited',
+    );
+    this.emit('worker-exit', worker);
+    if (this.stopping) {
+      if (wasAdmitted) this.recordStopOutcome(worker, code, signal);
+      this.reconcile();
+      return;
+    }
+    if ((RESTART_REASONS as readonly string[]).includes(reason)) this.metrics.workerRestarts.inc({ reason: reason as RestartReason });
+    if (this.scaling && !worker.surge && (reason === 'boot_error' || reason === 'startup_timeout')) this.scaling.bootFailures += 1;
+
+    if (worker.surge && wasStarting && reason !== 'scale_down') {
+      this.replacementFailed(worker, reason, code, signal, uptimeMs);
+    } else if (reason === 'crash' || reason === 'boot_error' || reason === 'startup_timeout' || reason === 'hung') {
+      if (reason === 'boot_error' && !this.everReady && code !== null && code !== WorkerExit.clean) {
+        this.halt(code === 78 ? 78 : WorkerExit.startupFailed, `worker ${id} failed to boot (${describeExit(code, signal)})${worker.bootError ? `: ${worker.bootError}` : ''}`);
+        return;
+      }
+      this.scheduleRespawn(reason, uptimeMs, now);
+    }
+    this.reconcile();
+  }
+
+  private exitReason(worker: ManagedWorker, wasStarting: boolean, code: number | null): ExitReason {
+    if (worker.leaveReason) return worker.leaveReason;
+    if (worker.selfDrained && code === WorkerExit.clean) return 'shutdown';
+    return wasStarting ? 'boot_error' : 'crash';
+  }
+
+  private scheduleRespawn(reason: RestartReason, uptimeMs: number, now: number): void {
+    const delayMs = this.settings.backoff.next(uptimeMs);
+    this.respawnNotBefore = Math.max(this.respawnNotBefore, now + delayMs);
+    this.log.warn({ reason, delayMs, consecutiveFailures: this.settings.backoff.consecutiveFailures }, 'respawn scheduled');
+  }
+
+  /** A worker started to replace another never became ready: the one it was to replace stays. */
+  private replacementFailed(worker: ManagedWorker, reason: ExitReason, code: number | null, signal: string | null, uptimeMs: number): void {
+    const bootError = reason === 'boot_error';
+    let why: string;
+    if (reason === 'startup_timeout') {
+      why = `new worker ${worker.id} was not ready within ${this.settings.readyTimeoutMs} ms`;
+      if (worker.waitingFor?.length) why += ` (it cannot reach ${worker.waitingFor.join(' and ')}, which the serving workers reach)`;
+    } else {
+      why = `new worker ${worker.id} exited before it was ready (${describeExit(code, signal)})${worker.bootError ? `: ${worker.bootError}` : ''}`;
+    }
+    if (this.rollout && worker.generation === this.rollout.target) {
+      this.finishRollout(false, why, bootError);
+    } else if (this.workers.some((w) => w.replaceBecause === 'memory' || w.replaceBecause === 'max_requests')) {
+      for (const w of this.all.values()) if (w.replaceBecause === 'memory' || w.replaceBecause === 'max_requests') w.replaceBecause = undefined;
+      this.recycleNotBefore = this.clock.now() + RECYCLE_RETRY_AFTER_MS;
+      this.log.error({ err: { message: why } }, 'recycling failed; old worker kept');
+    } else {
+      this.scheduleRespawn(reason as RestartReason, uptimeMs, this.clock.now());
+    }
+  }
+
+  private halt(exitCode: number, reason: string): void {
+    this.halted = true;
+    this.emit('halt', exitCode, reason);
+  }
+
+  private recordStopOutcome(worker: ManagedWorker, code: number | null, signal: string | null): void {
+    const problems = this.stopping!.problems;
+    const name = `worker ${worker.id} (pid ${worker.pid})`;
+    if (worker.forceKilled) problems.push(`${name} was killed after ${this.settings.killAfterMs} ms`);
+    else if (code === WorkerExit.drainTimedOut) {
+      problems.push(`${name} cut ${worker.drainSummary?.cut ?? 'some'} request(s) still in flight after ${this.settings.shutdownTimeoutMs} ms`);
+    } else if (code !== WorkerExit.clean) problems.push(`${name} exited with ${describeExit(code, signal)}`);
+  }
+
+  // ---- the reconcile loop -------------------------------------------------------------
+
+  private reconcile(): void {
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return;
+    }
+    this.reconciling = true;
+    try {
+      do {
+        this.reconcileAgain = false;
+        this.reconcileOnce(this.clock.now());
+      } while (this.reconcileAgain);
+    } finally {
+      this.reconciling = false;
+    }
+    this.updateGauges();
+  }
+
+  private reconcileOnce(now: number): void {
+    if (this.halted) return;
+    if (this.stopping) {
+      for (const worker of this.all.values()) this.leave(worker, 'shutdown', now);
+      this.enforceStopDeadlines(now);
+      if (this.all.size === 0) this.finishStop(now);
+      return;
+    }
+    this.enforceStopDeadlines(now);
+    this.enforceBootDeadlines(now);
+    this.killSilentWorkers(now);
+    this.admitBootedWorkers(now);
+    this.retireSurplus(now);
+    this.forkMissing(now);
+    this.startOneReplacement(now);
+    this.settleRollout(now);
+    this.settleScaling();
+    this.announceAllReady();
+  }
+
+  private enforceStopDeadlines(now: number): void {
+    for (const worker of this.all.values()) {
+      if (worker.state !== 'draining' || worker.forceKilled || worker.killDeadline === undefined || now <= worker.killDeadline) continue;
+      this.log.error({ worker: worker.id, workerPid: worker.pid, budgetMs: this.settings.killAfterMs }, 'worker did not stop in time, SIGKILL');
+      worker.forceKilled = true;
+      this.metrics.forcedKills.inc({ reason: 'stop_timeout' });
+      worker.process.kill('SIGKILL');
+    }
+  }
+
+  private enforceBootDeadlines(now: number): void {
+    for (const worker of this.all.values()) {
+      if (!worker.starting || now <= worker.bootDeadline) continue;
+      this.log.error(
+        { worker: worker.id, workerPid: worker.pid, timeoutMs: this.settings.readyTimeoutMs, ...(worker.waitingFor && { waitingFor: worker.waitingFor }) },
+        'worker not ready in time, killing it',
+      );
+      this.kill(worker, 'startup_timeout', now);
+    }
+  }
+
+  /**
+   * A ready worker silent past the heartbeat timeout is hung, unless nobody is talking:
+   * then the whole service may have been frozen, so it is only killed once a replacement
+   * is ready (and only if it is still silent by then).
+   */
+  private killSilentWorkers(now: number): void {
+    for (const worker of this.all.values()) {
+      if (worker.state !== 'ready') continue;
+      const silentMs = now - worker.lastHeardAt;
+      if (silentMs <= this.settings.heartbeatTimeoutMs) continue;
+      if (this.hasResponsivePeer(worker, now)) {
+        this.log.error({ worker: worker.id, workerPid: worker.pid, lastReportAgeMs: Math.round(silentMs) }, 'worker hung: no heartbeat, killing it');
+        this.kill(worker, 'hung', now);
+      } else if (worker.replaceBecause !== 'hung') {
+        worker.replaceBecause = 'hung';
+        this.log.error(
+          { worker: worker.id, workerPid: worker.pid, lastReportAgeMs: Math.round(silentMs) },
+          'worker silent and no other worker is responsive: starting its replacement before killing it',
+        );
+      }
+    }
+  }
+
+  private hasResponsivePeer(worker: ManagedWorker, now: number): boolean {
+    return this.serving().some((peer) => peer !== worker && now - peer.lastHeardAt <= this.settings.responsiveWithinMs);
+  }
+
+  /**
+   * Booted workers are told to listen. A replacement that cannot reach a dependency the
+   * serving workers reach waits (it would only serve worse); its ready timeout decides.
+   */
+  private admitBootedWorkers(now: number): void {
+    for (const worker of this.all.values()) {
+      if (worker.state !== 'booting' || !worker.bootReport || worker.admitted) continue;
+      const gap = worker.surge ? this.dependencyGap(worker) : [];
+      worker.waitingFor = gap.length ? gap : undefined;
+      if (gap.length) continue;
+      worker.admittedAt = now;
+      this.send(worker, { type: 'serve' });
+    }
+  }
+
+  private dependencyGap(worker: ManagedWorker): string[] {
+    const mine = worker.lastReport;
+    if (!mine) return [];
+    const reachedByServing = (key: 'database' | 'redis') =>
+      this.serving().some((peer) => peer.lastReport?.[key] === 'connected');
+    return (['database', 'redis'] as const).filter((key) => mine[key] === 'disconnected' && reachedByServing(key));
+  }
+
+  private retireSurplus(now: number): void {
+    const serving = this.serving();
+    while (serving.length > this.desired) {
+      const victim = this.pickVictim(serving);
+      serving.splice(serving.indexOf(victim), 1);
+      if (victim.replaceBecause === 'hung') {
+        this.kill(victim, 'hung', now);
+        continue;
+      }
+      const reason = this.isOutdated(victim) ? 'rolling' : (victim.replaceBecause ?? 'scale_down');
+      if (reason === 'rolling' && this.rollout) {
+        const replaced = this.rollout.total - this.outdated().length + 1;
+        this.rollout.onProgress(`worker ${victim.id} retired: its replacement is ready (${replaced}/${this.rollout.total})`);
+      }
+      this.leave(victim, reason, now);
+    }
+    // Booting workers nobody needs any more (scaled down meanwhile, or the worker they were to replace recovered).
+    const starting = this.workers.filter((w) => w.starting);
+    let excess = serving.length + starting.filter((w) => !w.surge).length - this.desired;
+    for (const worker of starting.reverse()) {
+      if (worker.surge ? !this.replacementWanted() : excess-- > 0) this.leave(worker, 'scale_down', now);
+    }
+  }
+
+  /** Hung first, then the oldest generation, then workers marked for recycling, then the newest. */
+  private pickVictim(serving: ManagedWorker[]): ManagedWorker {
+    const rank = (w: ManagedWorker) =>
+      w.replaceBecause === 'hung' ? 0 : this.isOutdated(w) ? 1 : w.replaceBecause ? 2 : 3;
+    return [...serving].sort((a, b) => rank(a) - rank(b) || (rank(a) === 3 ? b.id - a.id : a.generation - b.generation || a.id - b.id))[0]!;
+  }
+
+  private forkMissing(now: number): void {
+    if (now < this.respawnNotBefore) return;
+    const regular = this.serving().length + this.workers.filter((w) => w.starting && !w.surge).length;
+    for (let missing = this.desired - regular; missing > 0; missing -= 1) this.fork(false, now);
+  }
+
+  /** Rollouts, recycling and hung workers are served by one replacement at a time, new first. */
+  private startOneReplacement(now: number): void {
+    // A replacement that never became ready and has not exited yet still counts: its exit says how it failed.
+    if (now < this.respawnNotBefore || this.workers.some((w) => w.starting || (w.surge && w.readyAt === undefined))) return;
+    const serving = this.serving();
+    if (serving.length < this.desired) return;
+    const candidate = serving.find((w) => this.isOutdated(w)) ?? serving.find((w) => w.replaceBecause);
+    if (!candidate) return;
+    const fresh = this.fork(true, now);
+    if (this.rollout && this.isOutdated(candidate)) {
+      const position = this.rollout.total - this.outdated().length + 1;
+      this.rollout.onProgress(`replacing worker ${candidate.id} (${position}/${this.rollout.total}): starting worker ${fresh.id}`);
+    }
+  }
+
+  private replacementWanted(): boolean {
+    return this.serving().some((w) => this.isOutdated(w) || w.replaceBecause !== undefined);
+  }
+
+  private isOutdated(worker: ManagedWorker): boolean {
+    return this.rollout !== undefined && worker.generation < this.rollout.target;
+  }
+
+  /** Workers of an older generation that have not been retired yet. */
+  private outdated(): ManagedWorker[] {
+    return this.workers.filter((w) => w.state !== 'draining' && this.isOutdated(w));
+  }
+
+  private settleRollout(now: number): void {
+    if (!this.rollout) return;
+    const target = this.rollout.target;
+    if (this.workers.some((w) => w.generation < target)) return;
+    this.finishRollout(true, undefined, false, now);
+  }
+
+  private finishRollout(ok: boolean, error?: string, bootError = false, now = this.clock.now()): void {
+    const rollout = this.rollout!;
+    this.rollout = undefined;
+    if (ok) this.generation = rollout.target;
+    const remaining = this.workers.filter((w) => w.state !== 'draining' && w.generation < rollout.target).length;
+    const result: RolloutResult = {
+      ok,
+      replaced: ok ? rollout.total : Math.max(0, rollout.total - remaining),
+      total: rollout.total,
+      durationMs: Math.round(now - rollout.startedAt),
+      ...(error && { error }),
+      ...(bootError && { bootError }),
+    };
+    // The replacement that failed, if it still runs, goes; the old workers stay.
+    for (const worker of this.all.values()) {
+      if (!ok && worker.surge && worker.starting && worker.generation === rollout.target) this.leave(worker, 'scale_down', now);
+    }
+    this.metrics.rollingRestartInProgress.set(0);
+    this.metrics.rollingRestarts.inc({ result: ok ? 'succeeded' : 'failed' });
+    this.metrics.lastRollingRestartSeconds.set(result.durationMs / 1000);
+    if (ok) this.log.info({ ...result, generation: rollout.target }, 'rolling restart finished');
+    else this.log.error({ ...result, generation: rollout.target }, 'rolling restart failed; remaining old workers kept');
+    rollout.resolve(result);
+  }
+
+  private settleScaling(): void {
+    const scaling = this.scaling;
+    if (!scaling) return;
+    const serving = this.serving().length;
+    const booting = this.workers.some((w) => w.starting && !w.surge);
+    const shrinking = this.workers.some((w) => w.state === 'draining' && w.leaveReason === 'scale_down');
+    if (booting || shrinking || (serving < this.desired && scaling.bootFailures === 0)) return;
+    this.scaling = undefined;
+    // From now on the operator's count stands, whether or not every new worker made it.
+    this.healthFloor = this.desired;
+    scaling.resolve({ workers: this.desired, ready: serving });
+  }
+
+  private announceAllReady(): void {
+    if (!this.scaling && !this.workers.some((w) => w.starting && !w.surge)) this.healthFloor = this.desired;
+    if (this.allReadyAnnounced || this.serving().length < this.desired) return;
+    this.allReadyAnnounced = true;
+    this.log.info({ workers: this.desired }, 'all workers ready');
+    this.emit('all-ready');
+  }
+
+  private finishStop(now: number): void {
+    const stopping = this.stopping!;
+    if (stopping.finished) return;
+    stopping.finished = true;
+    stopping.resolve({ clean: stopping.problems.length === 0, durationMs: Math.round(now - stopping.startedAt), problems: stopping.problems });
+  }
+
+  // ---- the steps ----------------------------------------------------------------------
+
+  private fork(surge: boolean, now: number): ManagedWorker {
+    const generation = this.rollout?.target ?? this.generation;
+    const process = this.cluster.fork(this.generationEnv.get(generation));
+    const worker = new ManagedWorker(process, generation, now, this.settings.readyTimeoutMs, surge, this.requestLimit());
+    this.all.set(worker.id, worker);
+    this.log.info({ worker: worker.id, workerPid: worker.pid, generation, ...(surge && { replacement: true }) }, 'worker forked');
+    return worker;
+  }
+
+  private requestLimit(): number | undefined {
+    const max = this.settings.maxRequestsPerWorker;
+    // Up to 10% jitter so that workers started together are not recycled together.
+    return max ? max + Math.floor(Math.random() * Math.ceil(max * 0.1)) : undefined;
+  }
+
+  /** Asks a worker to go: a booting one simply exits, a serving one drains first. */
+  private leave(worker: ManagedWorker, reason: ExitReason, now: number): void {
+    if (worker.state === 'draining') return;
+    worker.leaveReason ??= reason;
+    const heardUs = worker.state !== 'forked';
+    this.markLeaving(worker, now);
+    if (heardUs) this.send(worker, { type: 'drain', reason });
+  }
+
+  private markLeaving(worker: ManagedWorker, now: number): void {
+    worker.moveTo('draining');
+    worker.killDeadline = now + this.settings.killAfterMs;
+    this.cluster.workerLeaving(worker.id);
+  }
+
+  private kill(worker: ManagedWorker, reason: ExitReason, now: number): void {
+    worker.leaveReason = reason;
+    if (worker.can('draining')) this.markLeaving(worker, now);
+    worker.forceKilled = true;
+    this.metrics.forcedKills.inc({ reason });
+    worker.process.kill('SIGKILL');
+  }
+
+  private checkRecycling(worker: ManagedWorker, report: WorkerHealthReport): void {
+    if (this.rollout || worker.replaceBecause || this.clock.now() < this.recycleNotBefore) return;
+    if (this.workers.some((w) => w.replaceBecause === 'memory' || w.replaceBecause === 'max_requests')) return;
+    const { maxWorkerMemoryMb } = this.settings;
+    let reason: 'memory' | 'max_requests' | undefined;
+    if (maxWorkerMemoryMb && report.rssBytes > maxWorkerMemoryMb * 1024 * 1024) reason = 'memory';
+    else if (worker.requestLimit && report.requestsServed >= worker.requestLimit) reason = 'max_requests';
+    if (!reason) return;
+    worker.replaceBecause = reason;
+    this.log.warn({ worker: worker.id, reason, rssBytes: report.rssBytes, requestsServed: report.requestsServed }, 'recycling worker');
+  }
+
+  private updateGauges(): void {
+    this.metrics.workersReady.set(this.serving().length);
+    this.metrics.workers.reset();
+    for (const worker of this.all.values()) {
+      this.metrics.workers.inc({ generation: String(worker.generation), state: worker.state });
+    }
   }
 }

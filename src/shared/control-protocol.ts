@@ -5,7 +5,7 @@
  * then closes the connection. Separate from the worker IPC protocol on purpose: the
  * two have different peers, lifetimes and trust.
  */
-import type { HealthAnswer, HealthWorkerDetail } from './ipc-protocol.js';
+import type { HealthAnswer, HealthWorkerDetail } from './health-types.js';
 
 export type ControlRequest =
   | { command: 'reload' }
@@ -48,9 +48,10 @@ export interface ControlOutcomes {
 
 /**
  * Why a command failed, so the CLI can pick an exit code: `busy` (another rollout or
- * scaling runs; retry later), `refused` (shutting down, bad request), `failed` (ran and failed).
+ * scaling runs; retry later), `refused` (shutting down, bad request), `boot-error` (a new
+ * worker could not boot: its code or configuration is broken), `failed` (ran and failed).
  */
-export type ControlFailure = 'busy' | 'refused' | 'failed';
+export type ControlFailure = 'busy' | 'refused' | 'boot-error' | 'failed';
 
 export type ControlReply<C extends ControlCommand = ControlCommand> =
   | { type: 'progress'; message: string }

@@ -2,62 +2,26 @@
  * The one IPC protocol between the primary and its workers. Every message carries
  * `pulse: 1` so that other users of the cluster channel (prom-client, pm2) never
  * collide with ours.
+ *
+ * A worker's boot, as the messages tell it: `hello` (its message handler is installed),
+ * `booted` (it has tried its dependencies; the report says what it reached), then the
+ * primary answers `serve` when it admits the worker, and the worker says `ready` once it
+ * listens. A worker is never in the cluster's connection rotation before `serve`.
  */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-
-export type DependencyStatus = 'connected' | 'disconnected';
+import type { HealthAnswer, WorkerHealthReport } from './health-types.js';
 
 export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
 /** Worker exit codes the primary understands. */
 export const WorkerExit = {
-  /** Drained every request and closed its pools. */
+  /** Drained every request (or never listened) and closed its pools. */
   clean: 0,
-  /** Could not start (bad environment, cannot bind). Respawning will not help quickly. */
+  /** Could not boot (its code failed to load, it cannot listen). Respawning will not help quickly. */
   startupFailed: 70,
   /** Drain deadline reached: remaining connections were cut, pools closed anyway. */
   drainTimedOut: 75,
 } as const;
-
-/** Each worker's Postgres and Redis pings are bounded by this, so a report is late by at most this much. */
-export const HEALTH_PING_TIMEOUT_MS = 500;
-
-export interface WorkerHealthReport {
-  database: DependencyStatus;
-  redis: DependencyStatus;
-  eventLoopLagMs: number;
-  inflight: number;
-  rssBytes: number;
-  uptimeS: number;
-  requestsServed: number;
-}
-
-export interface HealthWorkerDetail {
-  id: number;
-  pid: number;
-  status: WorkerLifecycleState | 'unresponsive';
-  database: DependencyStatus | 'unknown';
-  redis: DependencyStatus | 'unknown';
-  uptime_s: number;
-  event_loop_lag_ms: number | null;
-  inflight: number | null;
-  last_report_age_ms: number | null;
-}
-
-export type WorkerLifecycleState = 'starting' | 'ready' | 'draining';
-
-export interface HealthBody {
-  status: 'healthy' | 'unhealthy' | 'draining';
-  database: DependencyStatus;
-  redis: DependencyStatus;
-  workers: { expected: number; ready: number };
-  details: HealthWorkerDetail[];
-}
-
-export interface HealthAnswer {
-  httpStatus: 200 | 503;
-  body: HealthBody;
-}
 
 export interface DrainSummary {
   inflightAtStart: number;
@@ -67,15 +31,19 @@ export interface DrainSummary {
 
 // Worker -> primary
 export type WorkerMessage =
+  | { pulse: 1; type: 'hello' }
+  | { pulse: 1; type: 'booted'; report: WorkerHealthReport }
+  | { pulse: 1; type: 'boot-failed'; error: string }
   | { pulse: 1; type: 'ready' }
   | { pulse: 1; type: 'health-report'; report: WorkerHealthReport }
   | { pulse: 1; type: 'health-request'; requestId: number }
   | { pulse: 1; type: 'metrics-response'; requestId: number; metrics: MetricsSnapshot }
-  | { pulse: 1; type: 'drain-started'; reason: string; inflight: number }
+  | { pulse: 1; type: 'drain-started' }
   | { pulse: 1; type: 'drain-finished'; summary: DrainSummary; finalMetrics: MetricsSnapshot };
 
 // Primary -> worker
 export type PrimaryMessage =
+  | { pulse: 1; type: 'serve' }
   | { pulse: 1; type: 'drain'; reason: string }
   | { pulse: 1; type: 'metrics-request'; requestId: number }
   | { pulse: 1; type: 'health-response'; requestId: number; answer: HealthAnswer };
@@ -90,9 +58,9 @@ function isTagged(value: unknown): value is { pulse: 1; type: string } {
 }
 
 const workerTypes = new Set<WorkerMessage['type']>([
-  'ready', 'health-report', 'health-request', 'metrics-response', 'drain-started', 'drain-finished',
+  'hello', 'booted', 'boot-failed', 'ready', 'health-report', 'health-request', 'metrics-response', 'drain-started', 'drain-finished',
 ]);
-const primaryTypes = new Set<PrimaryMessage['type']>(['drain', 'metrics-request', 'health-response']);
+const primaryTypes = new Set<PrimaryMessage['type']>(['serve', 'drain', 'metrics-request', 'health-response']);
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return isTagged(value) && workerTypes.has(value.type as WorkerMessage['type']);

@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pingDatabase, type Database } from '../db/database.js';
 import { pingRedis, type RedisClient } from '../cache/redis.js';
-import { HEALTH_PING_TIMEOUT_MS, type WorkerHealthReport } from '../shared/ipc-protocol.js';
+import { HEALTH_PING_TIMEOUT_MS, type WorkerHealthReport } from '../shared/health-types.js';
 
 /**
  * Measures this worker's own health: dependencies pinged with short timeouts, event

@@ -1,28 +1,30 @@
 import {
   isPrimaryMessage,
   workerMessage,
-  type HealthAnswer,
   type PrimaryMessage,
   type WorkerMessageBody,
 } from '../shared/ipc-protocol.js';
+import type { HealthAnswer } from '../shared/health-types.js';
+import { PendingRequests } from '../shared/pending-requests.js';
 
 type Handler = (message: PrimaryMessage) => void;
 
-/** The worker's side of the IPC protocol: typed send, typed receive, health round trips. */
+/**
+ * The worker's side of the IPC protocol: typed send, typed receive, health round trips.
+ * Made first thing in the worker, before its code is loaded: messages that arrive before
+ * a handler is registered are kept for it instead of being lost.
+ */
 export class PrimaryChannel {
-  private nextRequestId = 1;
-  private readonly pendingHealth = new Map<number, (answer: HealthAnswer | undefined) => void>();
-  private readonly handlers: Handler[] = [];
+  private readonly healthRequests = new PendingRequests<HealthAnswer>();
+  private handler: Handler | undefined;
+  private readonly early: PrimaryMessage[] = [];
 
   constructor() {
     process.on('message', (raw: unknown) => {
       if (!isPrimaryMessage(raw)) return;
-      if (raw.type === 'health-response') {
-        this.pendingHealth.get(raw.requestId)?.(raw.answer);
-        this.pendingHealth.delete(raw.requestId);
-        return;
-      }
-      for (const handler of this.handlers) handler(raw);
+      if (raw.type === 'health-response') return this.healthRequests.answer(raw.requestId, raw.answer);
+      if (this.handler) this.handler(raw);
+      else this.early.push(raw);
     });
   }
 
@@ -31,7 +33,8 @@ export class PrimaryChannel {
   }
 
   onMessage(handler: Handler): void {
-    this.handlers.push(handler);
+    this.handler = handler;
+    for (const message of this.early.splice(0)) handler(message);
   }
 
   /** Sends a message; resolves once it has been handed to the channel (or it is gone). */
@@ -47,20 +50,7 @@ export class PrimaryChannel {
   }
 
   /** Asks the primary for the combined health; undefined when it does not answer in time. */
-  async requestHealth(timeoutMs: number): Promise<HealthAnswer | undefined> {
-    const requestId = this.nextRequestId++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.pendingHealth.delete(requestId);
-        resolve(undefined);
-      }, timeoutMs);
-      this.pendingHealth.set(requestId, (answer) => {
-        clearTimeout(timer);
-        resolve(answer);
-      });
-      void this.send({ type: 'health-request', requestId }).then((sent) => {
-        if (!sent) this.pendingHealth.get(requestId)?.(undefined);
-      });
-    });
+  requestHealth(timeoutMs: number): Promise<HealthAnswer | undefined> {
+    return this.healthRequests.request((requestId) => this.send({ type: 'health-request', requestId }), timeoutMs, undefined);
   }
 }

@@ -2,19 +2,28 @@ import cluster from 'node:cluster';
 import http from 'node:http';
 import { createApp } from '../app/app.js';
 import { createAppMetrics } from '../app/metrics.js';
-import { closeRedis, createRedis, pingRedis } from '../cache/redis.js';
-import { createDatabase, pingDatabase } from '../db/database.js';
+import { closeRedis, createRedis, pingRedis, type RedisClient } from '../cache/redis.js';
+import { createDatabase, pingDatabase, type Database } from '../db/database.js';
 import type { Config } from '../shared/config.js';
 import { DeadlineError, withDeadline } from '../shared/deadline.js';
-import { WorkerExit } from '../shared/ipc-protocol.js';
-import { createLogger, type Logger } from '../shared/logger.js';
+import { WorkerExit, type DrainSummary } from '../shared/ipc-protocol.js';
+import { createLogger } from '../shared/logger.js';
+import { POOL_CLOSE_TIMEOUT_MS } from '../shared/shutdown-budget.js';
 import { answerClientErrorsWithJson } from './client-errors.js';
 import { ConnectionDrainer } from './connection-drainer.js';
 import { HealthProbe } from './health-reporter.js';
-import { PrimaryChannel } from './primary-channel.js';
+import type { PrimaryChannel } from './primary-channel.js';
 
-const POOL_CLOSE_TIMEOUT_MS = 2000;
 const HEALTH_ANSWER_TIMEOUT_MS = 1000;
+/**
+ * How long a booting worker tries its dependencies before it reports what it reached.
+ * A dependency that is down does not stop the boot: the worker serves degraded (the
+ * limiter fails open, the cache is bypassed, database routes answer 503), exactly as when
+ * the dependency fails later, and keeps reconnecting.
+ */
+const BOOT_DEPENDENCY_WAIT_MS = 2000;
+const BOOT_PING_TIMEOUT_MS = 1000;
+const NOTHING_DRAINED: DrainSummary = { inflightAtStart: 0, cut: 0, durationMs: 0 };
 
 /** How closing a pool went; never throws, so a failed close cannot stop the exit. */
 function closeWithin(closing: Promise<unknown>, what: string): Promise<'closed' | 'timeout' | 'failed'> {
@@ -24,24 +33,23 @@ function closeWithin(closing: Promise<unknown>, what: string): Promise<'closed' 
   );
 }
 
-async function waitUntil(check: () => Promise<boolean>, log: Logger, what: string): Promise<void> {
-  let delay = 100;
-  for (let attempt = 1; !(await check()); attempt += 1) {
-    if (attempt % 10 === 3) log.warn({ attempt }, `waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    delay = Math.min(delay * 2, 2000);
-  }
+async function tryDependencies(db: Database, redis: RedisClient): Promise<void> {
+  const giveUpAt = performance.now() + BOOT_DEPENDENCY_WAIT_MS;
+  const until = async (reached: () => Promise<boolean>) => {
+    while (!(await reached()) && performance.now() < giveUpAt) await new Promise((resolve) => setTimeout(resolve, 100));
+  };
+  await Promise.all([until(() => pingDatabase(db, BOOT_PING_TIMEOUT_MS)), until(() => pingRedis(redis, BOOT_PING_TIMEOUT_MS))]);
 }
 
 /**
- * One HTTP worker: connects to Postgres and Redis, listens, reports `ready`, sends a
- * health report (its heartbeat) every interval, and drains on request, on SIGTERM or
- * SIGINT, or when the primary goes away.
+ * One HTTP worker. Boots (connects to Postgres and Redis, reports `booted` with what it
+ * reached), listens only when the primary admits it (`serve`), reports `ready`, sends a
+ * health report (its heartbeat) every interval, and stops on `drain`, on SIGTERM or
+ * SIGINT, or when the primary goes away: a worker that never listened just closes its
+ * pools; a serving one drains first.
  */
-export async function runWorker(config: Config): Promise<void> {
-  const workerId = cluster.worker?.id ?? 0;
-  const log = createLogger(`worker-${workerId}`, config.logLevel);
-  const channel = new PrimaryChannel();
+export async function runWorker(config: Config, channel: PrimaryChannel): Promise<void> {
+  const log = createLogger('worker', config.logLevel).child({ worker: cluster.worker?.id ?? 0 });
   const db = createDatabase(config.databaseUrl, config.databasePoolMax, log);
   // Health pings get their own connection: a saturated request pool is busy, not disconnected.
   const healthDb = createDatabase(config.databaseUrl, 1, log);
@@ -62,29 +70,61 @@ export async function runWorker(config: Config): Promise<void> {
   const drainer = new ConnectionDrainer(server);
   const probe = new HealthProbe(healthDb, redis, drainer);
   let heartbeat: NodeJS.Timeout | undefined;
+  let listening: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
+
+  const finish = async (summary: DrainSummary, exitCode: number): Promise<never> => {
+    probe.stop();
+    const [dbClosed, redisClosed] = await Promise.all([
+      closeWithin(Promise.all([db.destroy(), healthDb.destroy()]), 'closing the database pools'),
+      closeWithin(closeRedis(redis), 'closing redis'),
+    ]);
+    if (redisClosed !== 'closed') redis.destroy();
+    log.info({ database: dbClosed, redis: redisClosed === 'closed' ? 'closed' : 'destroyed' }, 'pools closed');
+    const finalMetrics = await metrics.registry.getMetricsAsJSON().catch(() => []);
+    await channel.send({ type: 'drain-finished', summary, finalMetrics });
+    log.info('stopped');
+    process.exit(exitCode);
+  };
 
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       clearInterval(heartbeat);
+      // Admitted and listening: connections handed over meanwhile are drained, never reset.
+      if (listening) await listening;
+      if (!server.listening) {
+        log.info({ reason }, 'stopped before serving');
+        await finish(NOTHING_DRAINED, WorkerExit.clean);
+      }
       log.info({ reason, inflight: drainer.inflight }, 'drain started');
-      void channel.send({ type: 'drain-started', reason, inflight: drainer.inflight });
+      void channel.send({ type: 'drain-started' });
       const summary = await drainer.drain(config.shutdownTimeoutMs);
       const logDrain = summary.cut > 0 ? log.warn.bind(log) : log.info.bind(log);
       logDrain({ ...summary, requestsServed: drainer.requestsServed }, summary.cut > 0 ? 'drain deadline reached, connections cut' : 'drain finished');
-      probe.stop();
-      const [dbClosed, redisClosed] = await Promise.all([
-        closeWithin(Promise.all([db.destroy(), healthDb.destroy()]), 'closing the database pools'),
-        closeWithin(closeRedis(redis), 'closing redis'),
-      ]);
-      if (redisClosed !== 'closed') redis.destroy();
-      log.info({ database: dbClosed, redis: redisClosed === 'closed' ? 'closed' : 'destroyed' }, 'pools closed');
-      const finalMetrics = await metrics.registry.getMetricsAsJSON();
-      await channel.send({ type: 'drain-finished', summary, finalMetrics });
-      log.info('stopped');
-      process.exit(summary.cut > 0 ? WorkerExit.drainTimedOut : WorkerExit.clean);
+      await finish(summary, summary.cut > 0 ? WorkerExit.drainTimedOut : WorkerExit.clean);
     })();
     return stopping;
+  };
+
+  const serve = () => {
+    if (stopping || listening) return;
+    listening = new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    }).then(
+      () => {
+        void channel.send({ type: 'ready' });
+        log.info({ port: config.port }, 'ready');
+      },
+      async (error: Error) => {
+        log.fatal({ err: error }, 'cannot listen');
+        await channel.send({ type: 'boot-failed', error: `cannot listen on ${config.host}:${config.port}: ${error.message}` });
+        process.exit(WorkerExit.startupFailed);
+      },
+    );
   };
 
   // Node's cluster child exits at once when the IPC channel closes; drain instead, then exit.
@@ -94,7 +134,8 @@ export async function runWorker(config: Config): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
   channel.onMessage(async (message) => {
     if (message.type === 'drain') void stop(message.reason);
-    if (message.type === 'metrics-request') {
+    else if (message.type === 'serve') serve();
+    else if (message.type === 'metrics-request') {
       // A failing collect() must cost one scrape (the primary counts a miss), never the worker.
       const snapshot = await metrics.registry.getMetricsAsJSON().catch((error: Error) => {
         log.error({ err: error }, 'cannot collect metrics');
@@ -104,31 +145,17 @@ export async function runWorker(config: Config): Promise<void> {
     }
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((error: Error) => {
-    log.fatal({ err: error }, 'cannot listen');
-    process.exit(WorkerExit.startupFailed);
-  });
-
   redis.connect().catch(() => undefined);
-  await Promise.all([
-    waitUntil(() => pingDatabase(db, 1000), log, 'database'),
-    waitUntil(() => pingRedis(redis, 1000), log, 'redis'),
-  ]);
+  await tryDependencies(healthDb, redis);
   if (stopping) return;
-
   const report = async () => {
     if (stopping) return;
     const health = await probe.measure();
     if (!stopping) void channel.send({ type: 'health-report', report: health });
   };
-  await report();
+  const first = await probe.measure();
+  if (stopping) return;
   heartbeat = setInterval(() => void report(), config.healthReportIntervalMs);
-  await channel.send({ type: 'ready' });
-  log.info({ port: config.port }, 'ready');
+  await channel.send({ type: 'booted', report: first });
+  log.info({ database: first.database, redis: first.redis }, 'booted; waiting for the primary to admit it');
 }

@@ -44,10 +44,10 @@ describe('pulse ctl and the control socket (end to end)', function () {
     expect(table.code, table.stderr).to.equal(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).to.match(new RegExp(`^pulse healthy: 2/2 workers ready, database connected, redis connected; primary pid ${pulse.pid}, up \\d+s$`));
-    expect(lines[1]!.split(/\s+/)).to.deep.equal(['ID', 'PID', 'STATE', 'UPTIME', 'RSS', 'INFLIGHT', 'HEALTH']);
+    expect(lines[1]!.split(/\s+/)).to.deep.equal(['ID', 'PID', 'GEN', 'STATE', 'UPTIME', 'RSS', 'INFLIGHT', 'HEALTH']);
     expect(lines).to.have.length(4);
     for (const [index, pid] of pids.entries()) {
-      expect(lines[2 + index]).to.match(new RegExp(`^\\d+\\s+${pid}\\s+ready\\s+\\d+s\\s+[\\d.]+MB\\s+\\d+\\s+ok$`));
+      expect(lines[2 + index]).to.match(new RegExp(`^\\d+\\s+${pid}\\s+1\\s+ready\\s+\\d+s\\s+[\\d.]+MB\\s+\\d+\\s+ok$`));
     }
 
     const json = await runCtl(['status', '--json'], pulse.env);
@@ -117,7 +117,7 @@ describe('pulse ctl and the control socket (end to end)', function () {
     expect(fs.existsSync(socketPath)).to.equal(false);
   });
 
-  it('replaces a stale socket file at start, but refuses to start next to a live primary', async () => {
+  it('replaces a stale socket file at start, but refuses to start next to a live primary (exit 73)', async () => {
     const socketPath = path.join(tempDir(), 'pulse.sock');
     await staleSocketAt(socketPath);
     const first = await start({ workers: 1, env: { CONTROL_SOCKET: socketPath } });
@@ -125,7 +125,7 @@ describe('pulse ctl and the control socket (end to end)', function () {
 
     const second = await start({ workers: 1, env: { CONTROL_SOCKET: socketPath }, waitHealthy: false });
     const exit = await second.waitExit(15_000);
-    expect(exit.code).to.equal(1);
+    expect(exit.code, 'its own exit code, so pm2 and systemd do not retry it').to.equal(73);
     const fatal = second.logs.find((l) => l.level === 60);
     expect(fatal?.msg).to.equal(
       `cannot open the control socket: another pulse primary is already running on the control socket ${socketPath}; stop it first or set CONTROL_SOCKET to another path`,

@@ -6,7 +6,7 @@ import { SlowRequest } from '../support/raw-http.js';
 import { waitFor } from '../support/wait.js';
 
 const BODY_KEYS = ['database', 'details', 'redis', 'status', 'workers'];
-const DETAIL_KEYS = ['database', 'event_loop_lag_ms', 'id', 'inflight', 'last_report_age_ms', 'pid', 'redis', 'status', 'uptime_s'];
+const DETAIL_KEYS = ['database', 'event_loop_lag_ms', 'generation', 'id', 'inflight', 'last_report_age_ms', 'pid', 'redis', 'status', 'uptime_s'];
 
 function resume(pids: number[]): void {
   for (const pid of pids) {
@@ -132,6 +132,7 @@ describe('health (end to end)', function () {
     const metrics = await scrapeMetrics(pulse);
     expect(sampleValue(metrics.samples, 'pulse_worker_restarts_total', { reason: 'hung' })).to.equal(1);
     expect(sampleValue(metrics.samples, 'pulse_worker_restarts_total', { reason: 'crash' })).to.equal(0);
+    expect(sampleValue(metrics.samples, 'pulse_worker_forced_kills_total', { reason: 'hung' })).to.equal(1);
     expect(sampleValue(metrics.samples, 'pulse_worker_forced_kills_total')).to.equal(1);
   });
 

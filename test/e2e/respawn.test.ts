@@ -13,7 +13,7 @@ describe('worker crashes (end to end)', function () {
     process.kill(victim, 'SIGKILL');
 
     const exited = await pulse.waitForLog((l) => l.msg === 'worker exited' && l.workerPid === victim);
-    expect(exited).to.include({ signal: 'SIGKILL', reason: 'unexpected' });
+    expect(exited).to.include({ signal: 'SIGKILL', reason: 'crash' });
     // Once the primary knows, the surviving worker answers everything while the replacement starts.
     for (let i = 0; i < 20; i += 1) {
       const res = await fetch(`${pulse.url}/ping`, { headers: { Connection: 'close' }, signal: AbortSignal.timeout(3000) });

@@ -73,7 +73,7 @@ describe('rolling restart (end to end)', function () {
       reload = await runCtl(['reload'], pulse.env);
     });
     expect(reload!.code, reload!.stderr).to.equal(0);
-    expect(reload!.stdout).to.match(/replacing worker \d+ in slot 0 \(1\/3\)/);
+    expect(reload!.stdout).to.match(/replacing worker \d+ \(1\/3\): starting worker \d+/);
     expect(reload!.stdout).to.match(/rolling restart finished: 3\/3 workers replaced in [\d.]+ s/);
     expect(await metric(pulse, 'pulse_rolling_restarts_total', { result: 'succeeded' })).to.equal(1);
     expect(await metric(pulse, 'pulse_worker_restarts_total', { reason: 'rolling' })).to.equal(WORKERS);
@@ -128,16 +128,16 @@ describe('rolling restart (end to end)', function () {
     expect(result.stderr).to.match(/the rolling restart was stopped by a shutdown|closed the control connection/);
   });
 
-  it('stops at a replacement that never becomes ready: exit non-zero, old workers keep serving, failure counted', async () => {
+  it('stops at a replacement that cannot reach a dependency the old workers reach: exit non-zero, old workers keep serving, failure counted', async () => {
     // New Redis connections are refused while established ones keep working: the old
-    // workers stay healthy, a new worker can never pass its readiness check.
+    // workers stay healthy, a new worker boots without Redis and is never admitted.
     const redis = new URL(TEST_REDIS_URL);
     const proxy = new TcpProxy(redis.hostname, Number(redis.port || 6379));
     proxies.push(proxy);
     await proxy.start();
     const pulse = await pulses.start({
       workers: 2,
-      env: { ...NO_RATE_LIMIT, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, WORKER_READY_TIMEOUT_MS: '3000' },
+      env: { ...NO_RATE_LIMIT, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, WORKER_READY_TIMEOUT_MS: '8000' },
     });
     const before = await pulse.workerPids();
     await proxy.refuseNew();
@@ -150,7 +150,9 @@ describe('rolling restart (end to end)', function () {
     const served = await agent.stop();
     expect(reload.code).to.equal(1);
     expect(reload.stdout).to.include('replacing worker');
-    expect(reload.stderr).to.match(/rolling restart failed: new worker \d+ was not ready within 3000 ms \(0\/2 workers replaced; the remaining old workers keep serving\)/);
+    expect(reload.stderr).to.match(
+      /rolling restart failed: new worker \d+ was not ready within 8000 ms \(it cannot reach redis, which the serving workers reach\) \(0\/2 workers replaced; the remaining old workers keep serving\)/,
+    );
     expect(await pulse.workerPids()).to.have.members(before);
     expect(capacity.dips).to.deep.equal([]);
     expect(non2xx(served.statuses)).to.deep.equal([]);

@@ -51,7 +51,7 @@ describe('runtime scaling (end to end)', function () {
     expect(report.answered).to.be.above(200);
     expect(non2xx(report.statuses)).to.deep.equal([]);
     expect(Object.fromEntries(report.errors)).to.deep.equal({});
-    const scaledDown = pulse.logs.filter((l) => l.msg === 'worker exited' && l.reason === 'scale-down');
+    const scaledDown = pulse.logs.filter((l) => l.msg === 'worker exited' && l.reason === 'scale_down');
     expect(scaledDown).to.have.length(2);
     expect(scaledDown.every((l) => l.code === 0)).to.equal(true);
   });

@@ -26,7 +26,7 @@ describe('startup and a clean stop (end to end)', function () {
     const exit = await pulse.waitExit(7000);
     expect(exit.code).to.equal(0);
     for (const msg of ['drain started', 'drain finished', 'pools closed', 'stopped']) {
-      expect(pulse.logs.filter((l) => l.msg === msg && String(l.role).startsWith('worker-')), msg).to.have.length(2);
+      expect(pulse.logs.filter((l) => l.msg === msg && l.role === 'worker' && typeof l.worker === 'number'), msg).to.have.length(2);
     }
     expect(pulse.logs.filter((l) => l.msg === 'worker exited' && l.code === 0)).to.have.length(2);
   });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { KILL_MARGIN_MS } from '../../src/primary/supervisor.js';
+import { workerKillAfterMs } from '../../src/shared/shutdown-budget.js';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../src/shared/config.js';
 import { runCtl } from '../support/ctl.js';
 import { PRIMARY_ENTRY, PROJECT_ROOT, startPulse, type PulseProcess } from '../support/pulse-process.js';
@@ -121,7 +121,7 @@ describe('deploy/systemd/pulse.service', function () {
 
     // Stop budget above the worst drain with default settings.
     const defaults = loadConfig({ JWT_SECRET: 'x'.repeat(16) });
-    expect(Number(one('TimeoutStopSec')) * 1000).to.be.above(defaults.shutdownTimeoutMs + KILL_MARGIN_MS + 10_000);
+    expect(Number(one('TimeoutStopSec')) * 1000).to.be.above(workerKillAfterMs(defaults.shutdownTimeoutMs) + 10_000);
     // wait-ready gives up (with a message) before systemd's own start timeout kills it.
     const waitReadyMs = Number(/--timeout (\d+)/.exec(one('ExecStartPost'))![1]);
     expect(waitReadyMs).to.be.below(Number(one('TimeoutStartSec')) * 1000);
@@ -134,7 +134,7 @@ describe('deploy/systemd/pulse.service', function () {
     expect(() => loadConfig({ ...unitEnvironment, ...example })).to.throw(ConfigError, 'JWT_SECRET');
     const config = loadConfig({ ...unitEnvironment, ...example, JWT_SECRET: 'a-secret-of-at-least-16-chars' });
     expect(config.controlSocket).to.equal('/run/pulse/pulse.sock');
-    expect(config.shutdownTimeoutMs + KILL_MARGIN_MS).to.be.below(Number(one('TimeoutStopSec')) * 1000);
+    expect(workerKillAfterMs(config.shutdownTimeoutMs)).to.be.below(Number(one('TimeoutStopSec')) * 1000);
   });
 
   describe('its command lines, run the way systemd runs them (no systemd as PID 1 here)', () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { PROJECT_ROOT } from '../support/pulse-process.js';
 
-describe('Supervisor.send to workers that are exiting', function () {
+describe('sends to workers that are exiting', function () {
   this.timeout(20_000);
 
   it('never crashes the primary (a send on a closing channel fails with EPIPE)', () => {

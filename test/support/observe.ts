@@ -1,4 +1,4 @@
-import type { HealthBody } from '../../src/shared/ipc-protocol.js';
+import type { HealthBody } from '../../src/shared/health-types.js';
 import type { PulseProcess } from './pulse-process.js';
 import { parseExposition, type Sample } from './prometheus-text.js';
 import { waitFor } from './wait.js';

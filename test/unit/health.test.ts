@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { computeHealth, isReady, staleAfterMs, type HealthSource } from '../../src/primary/health.js';
-import type { WorkerHealthReport } from '../../src/shared/ipc-protocol.js';
+import type { WorkerHealthReport } from '../../src/shared/health-types.js';
 
 const NOW = 1_000_000;
 const STALE_AFTER = staleAfterMs(1000);
@@ -10,11 +10,11 @@ function report(overrides: Partial<WorkerHealthReport> = {}): WorkerHealthReport
 }
 
 function worker(id: number, overrides: Partial<HealthSource> = {}): HealthSource {
-  return { id, pid: 1000 + id, state: 'ready', forkedAt: NOW - 10_000, lastReport: report(), lastReportAt: NOW - 400, ...overrides };
+  return { id, pid: 1000 + id, generation: 1, state: 'ready', forkedAt: NOW - 10_000, lastReport: report(), lastHeardAt: NOW - 400, ...overrides };
 }
 
-const health = (workers: HealthSource[], expected = 2, draining = false) =>
-  computeHealth({ workers, expected, draining, staleAfterMs: STALE_AFTER, now: NOW });
+const health = (workers: HealthSource[], expected = 2, draining = false, schemaReady = true) =>
+  computeHealth({ workers, expected, draining, schemaReady, staleAfterMs: STALE_AFTER, now: NOW });
 
 describe('computeHealth (unit)', () => {
   it('is healthy with the documented shape when every expected worker is ready and connected', () => {
@@ -26,18 +26,18 @@ describe('computeHealth (unit)', () => {
       redis: 'connected',
       workers: { expected: 2, ready: 2 },
       details: [
-        { id: 1, pid: 1001, status: 'ready', database: 'connected', redis: 'connected', uptime_s: 10, event_loop_lag_ms: 1.5, inflight: 0, last_report_age_ms: 400 },
-        { id: 2, pid: 1002, status: 'ready', database: 'connected', redis: 'connected', uptime_s: 10, event_loop_lag_ms: 7, inflight: 3, last_report_age_ms: 400 },
+        { id: 1, pid: 1001, generation: 1, status: 'ready', database: 'connected', redis: 'connected', uptime_s: 10, event_loop_lag_ms: 1.5, inflight: 0, last_report_age_ms: 400 },
+        { id: 2, pid: 1002, generation: 1, status: 'ready', database: 'connected', redis: 'connected', uptime_s: 10, event_loop_lag_ms: 7, inflight: 3, last_report_age_ms: 400 },
       ],
     });
   });
 
   it('serves reports at most about two seconds old: a later one marks the worker unresponsive', () => {
     expect(STALE_AFTER).to.be.within(2000, 3000);
-    const fresh = health([worker(1, { lastReportAt: NOW - STALE_AFTER }), worker(2)]);
+    const fresh = health([worker(1, { lastHeardAt: NOW - STALE_AFTER }), worker(2)]);
     expect(fresh.httpStatus).to.equal(200);
 
-    const answer = health([worker(1, { lastReportAt: NOW - STALE_AFTER - 1 }), worker(2)]);
+    const answer = health([worker(1, { lastHeardAt: NOW - STALE_AFTER - 1 }), worker(2)]);
     expect(answer.httpStatus).to.equal(503);
     expect(answer.body).to.include({ status: 'unhealthy', database: 'connected', redis: 'connected' });
     expect(answer.body.workers).to.deep.equal({ expected: 2, ready: 1 });
@@ -52,10 +52,10 @@ describe('computeHealth (unit)', () => {
   });
 
   it('stays healthy during a rolling restart while N workers are ready, whatever the others do', () => {
-    const starting = worker(3, { state: 'starting', lastReport: undefined, lastReportAt: undefined });
+    const starting = worker(3, { state: 'booting', lastReport: undefined, lastHeardAt: undefined });
     expect(health([worker(1), worker(2), starting]).httpStatus).to.equal(200);
     // The replacement is ready, the old worker drains and stops reporting.
-    const draining = worker(1, { state: 'draining', lastReportAt: NOW - 60_000, lastReport: report({ database: 'disconnected' }) });
+    const draining = worker(1, { state: 'draining', lastHeardAt: NOW - 60_000, lastReport: report({ database: 'disconnected' }) });
     const answer = health([draining, worker(2), worker(3)]);
     expect(answer.httpStatus).to.equal(200);
     expect(answer.body.details.map((d) => d.status)).to.deep.equal(['draining', 'ready', 'ready']);
@@ -64,9 +64,22 @@ describe('computeHealth (unit)', () => {
   });
 
   it('is unhealthy with fewer ready workers than expected (a crashed worker not yet replaced)', () => {
-    const answer = health([worker(1), worker(2, { state: 'starting' })]);
+    const answer = health([worker(1), worker(2, { state: 'booting' })]);
     expect(answer.httpStatus).to.equal(503);
     expect(answer.body).to.include({ status: 'unhealthy', database: 'connected', redis: 'connected' });
+  });
+
+  it('says `unknown`, never `disconnected`, for a dependency no serving worker has measured', () => {
+    const nobodyServes = health([worker(1, { state: 'booting' }), worker(2, { lastHeardAt: NOW - 60_000 })]);
+    expect(nobodyServes.httpStatus).to.equal(503);
+    expect(nobodyServes.body).to.include({ status: 'unhealthy', database: 'unknown', redis: 'unknown' });
+    expect(health([]).body).to.include({ database: 'unknown', redis: 'unknown' });
+  });
+
+  it('reports the database disconnected while the migrations could not run yet', () => {
+    const answer = health([worker(1), worker(2)], 2, false, false);
+    expect(answer.httpStatus).to.equal(503);
+    expect(answer.body).to.include({ status: 'unhealthy', database: 'disconnected', redis: 'connected' });
   });
 
   it('answers 503 draining as soon as a shutdown starts, even when everything is up', () => {
@@ -76,9 +89,9 @@ describe('computeHealth (unit)', () => {
   });
 
   it('isReady: one responsive worker and no shutdown', () => {
-    expect(isReady(health([worker(1), worker(2, { lastReportAt: NOW - 60_000 })]))).to.equal(true);
-    expect(isReady(health([worker(1, { lastReportAt: NOW - 60_000 })], 1))).to.equal(false);
-    expect(isReady(health([worker(1, { state: 'starting' })], 1))).to.equal(false);
+    expect(isReady(health([worker(1), worker(2, { lastHeardAt: NOW - 60_000 })]))).to.equal(true);
+    expect(isReady(health([worker(1, { lastHeardAt: NOW - 60_000 })], 1))).to.equal(false);
+    expect(isReady(health([worker(1, { state: 'booting' })], 1))).to.equal(false);
     expect(isReady(health([worker(1)], 1, true))).to.equal(false);
   });
 });

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import { expect } from 'chai';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { MetricsCollector, type WorkerSource } from '../../src/primary/metrics-collector.js';
-import type { ManagedWorker, SupervisorEvents } from '../../src/primary/supervisor.js';
+import type { ManagedWorker } from '../../src/primary/managed-worker.js';
+import type { SupervisorEvents } from '../../src/primary/supervisor.js';
 import { createSupervisorMetrics } from '../../src/primary/supervisor-metrics.js';
 import type { MetricsSnapshot, PrimaryMessageBody } from '../../src/shared/ipc-protocol.js';
 import { parseExposition, sampleValue } from '../support/prometheus-text.js';
@@ -16,10 +17,10 @@ class FakeWorker {
   readonly duration = new Histogram({ name: 'http_request_duration_seconds', help: 'duration', buckets: [0.1, 1], registers: [this.registry] });
   readonly inflight = new Gauge({ name: 'inflight_requests', help: 'in flight', registers: [this.registry] });
   stopped = false;
-  readonly managed: ManagedWorker;
+  readonly managed: { id: number; pid: number; state: string; finalMetrics?: MetricsSnapshot };
 
   constructor(id: number) {
-    this.managed = { id, pid: 100 + id, state: 'ready' } as ManagedWorker;
+    this.managed = { id, pid: 100 + id, state: 'ready' };
   }
 
   serve(count: number, route = '/ping'): void {
@@ -36,11 +37,15 @@ class FakeWorker {
 
 /** The supervisor's side: workers answer metrics requests over "IPC" unless stopped. */
 class FakeSupervisor extends EventEmitter<SupervisorEvents> implements WorkerSource {
-  readonly workers = new Map<number, ManagedWorker>();
+  private readonly running = new Map<number, ManagedWorker>();
   private readonly fakes = new Map<number, FakeWorker>();
 
+  get workers(): ManagedWorker[] {
+    return [...this.running.values()];
+  }
+
   add(fake: FakeWorker): FakeWorker {
-    this.workers.set(fake.managed.id, fake.managed);
+    this.running.set(fake.managed.id, fake.managed as unknown as ManagedWorker);
     this.fakes.set(fake.managed.id, fake);
     return fake;
   }
@@ -55,8 +60,8 @@ class FakeSupervisor extends EventEmitter<SupervisorEvents> implements WorkerSou
 
   gone(fake: FakeWorker, finalMetrics?: MetricsSnapshot): void {
     fake.managed.finalMetrics = finalMetrics;
-    this.workers.delete(fake.managed.id);
-    this.emit('worker-gone', fake.managed);
+    this.running.delete(fake.managed.id);
+    this.emit('worker-exit', fake.managed as unknown as ManagedWorker);
   }
 }
 
@@ -127,11 +132,11 @@ describe('MetricsCollector (unit)', () => {
     expect(sampleValue(samples, 'pulse_metrics_scrape_worker_misses_total', {})).to.equal(1);
   });
 
-  it('does not ask a worker that is still starting (it may not listen yet): no wait, no miss', async () => {
+  it('does not ask a worker that is still booting (it has served nothing yet): no wait, no miss', async () => {
     supervisor.add(new FakeWorker(1)).serve(2);
     const starting = supervisor.add(new FakeWorker(2));
     starting.stopped = true;
-    starting.managed.state = 'starting';
+    starting.managed.state = 'booting';
     const started = Date.now();
     const samples = await scrape();
     expect(Date.now() - started).to.be.below(TIMEOUT_MS);

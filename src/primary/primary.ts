@@ -1,0 +1,225 @@
+import http from 'node:http';
+import type { Config } from '../shared/config.js';
+import { usesDevelopmentJwtSecret } from '../shared/config.js';
+import type { HealthAnswer } from '../shared/health-types.js';
+import { createLogger, redactUrl, type Logger } from '../shared/logger.js';
+import { workerKillAfterMs } from '../shared/shutdown-budget.js';
+import { createAdminServer } from './admin-server.js';
+import { RespawnBackoff } from './backoff.js';
+import { monotonicClock } from './clock.js';
+import { ControlServer, ControlSocketInUseError } from './control-server.js';
+import { computeHealth, staleAfterMs } from './health.js';
+import { MetricsCollector } from './metrics-collector.js';
+import { SchemaMigrations } from './schema-migrations.js';
+import { SignalQueue, type QueuedSignal } from './signals.js';
+import { Supervisor, TICK_MS } from './supervisor.js';
+import { createSupervisorMetrics, recordHealth } from './supervisor-metrics.js';
+import { NodeWorkerCluster } from './worker-cluster.js';
+
+const METRICS_WORKER_TIMEOUT_MS = 1000;
+/** Exit code when the control socket belongs to another running primary (EX_CANTCREAT). */
+export const EXIT_ALREADY_RUNNING = 73;
+
+type Phase = 'starting' | 'running' | 'stopping';
+
+/**
+ * The primary process: owns its start (migrations, control socket, admin server, the
+ * workers), its signals (queued, handled by one loop), the one shutdown sequence, and
+ * the exit code. Nothing else in the primary calls process.exit.
+ */
+export class Primary {
+  private phase: Phase = 'starting';
+  private readonly log: Logger;
+  private readonly signals = new SignalQueue();
+  private readonly metrics = createSupervisorMetrics();
+  private readonly schema: SchemaMigrations;
+  private readonly supervisor: Supervisor;
+  private readonly collector: MetricsCollector;
+  private readonly admin: http.Server;
+  private readonly control: ControlServer;
+  private wakeScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: Config,
+    workerEntry: string,
+  ) {
+    this.log = createLogger('primary', config.logLevel);
+    this.schema = new SchemaMigrations(config.databaseUrl, this.log);
+    this.supervisor = new Supervisor(
+      {
+        readyTimeoutMs: config.workerReadyTimeoutMs,
+        heartbeatTimeoutMs: config.workerHeartbeatTimeoutMs,
+        responsiveWithinMs: staleAfterMs(config.healthReportIntervalMs),
+        shutdownTimeoutMs: config.shutdownTimeoutMs,
+        killAfterMs: workerKillAfterMs(config.shutdownTimeoutMs),
+        maxWorkerMemoryMb: config.maxWorkerMemoryMb,
+        maxRequestsPerWorker: config.maxRequestsPerWorker,
+        backoff: new RespawnBackoff(),
+      },
+      new NodeWorkerCluster(workerEntry, this.log),
+      monotonicClock,
+      this.log,
+      this.metrics,
+    );
+    this.collector = new MetricsCollector(this.supervisor, this.metrics, METRICS_WORKER_TIMEOUT_MS);
+    this.admin = createAdminServer(
+      {
+        health: () => this.health(),
+        metrics: () => {
+          this.health();
+          return this.collector.scrape();
+        },
+      },
+      this.log,
+    );
+    this.control = new ControlServer({ supervisor: this.supervisor, health: () => this.health(), log: this.log });
+  }
+
+  async run(): Promise<void> {
+    this.signals.install(() => this.wake());
+    const { config, log } = this;
+    log.info(
+      {
+        workers: config.workers,
+        port: config.port,
+        adminPort: config.adminPort,
+        database: redactUrl(config.databaseUrl),
+        redis: redactUrl(config.redisUrl),
+        shutdownTimeoutMs: config.shutdownTimeoutMs,
+      },
+      'starting primary',
+    );
+    if (usesDevelopmentJwtSecret(config)) log.warn('JWT_SECRET is not set: using the development secret (never do this in production)');
+    await this.schema.migrateAtStart();
+    await this.openControlSocket();
+    await this.openAdminServer();
+    this.wireSupervisor();
+    this.phase = 'running';
+    this.supervisor.start(config.workers);
+    this.timer = setInterval(() => this.loop(), TICK_MS);
+    this.wake();
+  }
+
+  private wireSupervisor(): void {
+    this.supervisor.on('worker-message', (worker, message) => {
+      if (message.type === 'health-request') {
+        this.supervisor.send(worker, { type: 'health-response', requestId: message.requestId, answer: this.health() });
+      }
+    });
+    this.supervisor.on('all-ready', () => {
+      // pm2 (fork mode, wait_ready) waits for this message before it considers the app online.
+      // With a callback a closed channel (pm2 gone) is ignored instead of crashing the primary.
+      if (process.send) process.send('ready', undefined, undefined, () => undefined);
+    });
+    this.supervisor.on('halt', (exitCode, reason) => {
+      this.log.fatal({ exitCode, err: { message: reason } }, 'a worker cannot boot and none ever has: stopping instead of respawning it forever');
+      this.supervisor.killAll();
+      this.exit(exitCode);
+    });
+  }
+
+  private async openControlSocket(): Promise<void> {
+    // Before the admin port: a second primary on the same socket gets the clearer error.
+    try {
+      await this.control.listen(this.config.controlSocket);
+    } catch (error) {
+      this.log.fatal({ controlSocket: this.config.controlSocket }, `cannot open the control socket: ${(error as Error).message}`);
+      this.exit(error instanceof ControlSocketInUseError ? EXIT_ALREADY_RUNNING : 1);
+    }
+    process.on('exit', () => this.control.removeSocketFile());
+    this.log.info({ controlSocket: this.config.controlSocket }, 'control socket listening');
+  }
+
+  private async openAdminServer(): Promise<void> {
+    const { adminHost, adminPort } = this.config;
+    await new Promise<void>((resolve) => {
+      this.admin.once('error', (error) => {
+        this.log.fatal({ err: error, adminHost, adminPort }, 'cannot start the admin server');
+        this.exit(1);
+      });
+      this.admin.listen(adminPort, adminHost, resolve);
+    });
+    this.log.info({ adminHost, adminPort }, 'admin server listening');
+  }
+
+  health(): HealthAnswer {
+    const answer = computeHealth({
+      workers: this.supervisor.workers,
+      expected: this.supervisor.expected,
+      draining: this.phase === 'stopping',
+      schemaReady: this.schema.ready,
+      staleAfterMs: staleAfterMs(this.config.healthReportIntervalMs),
+      now: monotonicClock.now(),
+    });
+    recordHealth(this.metrics, answer);
+    return answer;
+  }
+
+  /** Runs the loop soon (a signal arrived), at most once per turn of the event loop. */
+  private wake(): void {
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => this.loop());
+  }
+
+  private loop(): void {
+    this.wakeScheduled = false;
+    for (const signal of this.signals.take()) this.handleSignal(signal);
+    if (this.phase !== 'starting') this.supervisor.tick();
+  }
+
+  private handleSignal({ signal, command }: QueuedSignal): void {
+    const { log } = this;
+    if (this.phase === 'starting') {
+      if (command !== 'stop') return log.warn({ signal }, 'signal ignored: the primary is still starting');
+      log.info({ signal }, 'stopped before any worker was started');
+      return this.exit(0);
+    }
+    if (this.phase === 'stopping') {
+      if (command !== 'stop') return log.warn({ signal }, 'signal ignored: the primary is shutting down');
+      log.warn({ signal }, 'second signal during shutdown: killing workers and exiting now');
+      this.supervisor.killAll();
+      return this.exit(130);
+    }
+    switch (command) {
+      case 'stop':
+        void this.shutdown(signal);
+        return;
+      case 'reload':
+        try {
+          void this.supervisor.startRollout((line) => log.info(line));
+        } catch (error) {
+          log.warn({ signal, err: { message: (error as Error).message } }, 'rolling restart refused');
+        }
+        return;
+      case 'scale-up':
+      case 'scale-down':
+        this.supervisor.scaleBy(command === 'scale-up' ? 1 : -1);
+    }
+  }
+
+  /** The one shutdown sequence: readiness off, drain every worker, close, exit with the truth. */
+  private async shutdown(signal: string): Promise<void> {
+    this.phase = 'stopping';
+    this.schema.stop();
+    this.log.info({ signal, workers: this.supervisor.workers.length }, 'shutdown started');
+    const report = await this.supervisor.stop();
+    await new Promise<void>((resolve) => {
+      this.admin.close(() => resolve());
+      this.admin.closeAllConnections();
+    });
+    if (report.clean) {
+      this.log.info({ durationMs: report.durationMs }, 'shutdown complete: every worker drained');
+      return this.exit(0);
+    }
+    for (const problem of report.problems) this.log.error({ problem }, 'shutdown was not clean');
+    this.log.error({ durationMs: report.durationMs, problems: report.problems.length }, 'shutdown finished with problems');
+    this.exit(1);
+  }
+
+  private exit(code: number): never {
+    clearInterval(this.timer);
+    process.exit(code);
+  }
+}
