@@ -72,9 +72,26 @@ export class HandoffGuard {
       const ack = ackOf(message);
       if (ack !== undefined) this.pending.delete(ack);
     });
-    // After cluster's own 'disconnect' listener: the worker is out of the rotation by now,
-    // and every message it sent before its channel closed has been read.
+    // After cluster's own listeners: the worker is out of the rotation by now, and every
+    // message it sent before its channel closed has been read. 'disconnect' never comes when
+    // the worker died with a handle unacknowledged (child_process postpones it until the
+    // handle queue drains); 'close' (exited and channel closed) always does.
     child.once('disconnect', () => this.rescueFrom(worker.id));
+    child.once('close', () => this.rescueFrom(worker.id));
+  }
+
+  /**
+   * Resolves once no hand-off has been waiting for an acknowledgement for `quietMs` (the
+   * cluster's queue of accepted connections has reached the workers), or after `maxMs`.
+   */
+  async settled(quietMs: number, maxMs: number): Promise<void> {
+    const giveUpAt = performance.now() + maxMs;
+    let quietSince = performance.now();
+    while (performance.now() < giveUpAt) {
+      if (this.pending.size > 0) quietSince = performance.now();
+      else if (performance.now() - quietSince >= quietMs) return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
 
   /** Offers connections waiting for a serving worker to one that just became ready. */

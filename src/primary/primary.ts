@@ -33,6 +33,7 @@ export class Primary {
   private readonly signals = new SignalQueue();
   private readonly metrics = createSupervisorMetrics();
   private readonly schema: SchemaMigrations;
+  private readonly cluster: NodeWorkerCluster;
   private readonly supervisor: Supervisor;
   private readonly collector: MetricsCollector;
   private readonly admin: http.Server;
@@ -46,6 +47,7 @@ export class Primary {
   ) {
     this.log = createLogger('primary', config.logLevel);
     this.schema = new SchemaMigrations(config.databaseUrl, this.log);
+    this.cluster = new NodeWorkerCluster(workerEntry, this.log);
     this.supervisor = new Supervisor(
       {
         readyTimeoutMs: config.workerReadyTimeoutMs,
@@ -55,9 +57,9 @@ export class Primary {
         killAfterMs: workerKillAfterMs(config.shutdownTimeoutMs),
         maxWorkerMemoryMb: config.maxWorkerMemoryMb,
         maxRequestsPerWorker: config.maxRequestsPerWorker,
-        backoff: new RespawnBackoff(),
+        backoff: new RespawnBackoff(100, config.workerRespawnBackoffMaxMs),
       },
-      new NodeWorkerCluster(workerEntry, this.log),
+      this.cluster,
       monotonicClock,
       this.log,
       this.metrics,
@@ -204,6 +206,7 @@ export class Primary {
     this.phase = 'stopping';
     this.schema.stop();
     this.log.info({ signal, workers: this.supervisor.workers.length }, 'shutdown started');
+    await this.cluster.stopAccepting();
     const report = await this.supervisor.stop();
     await new Promise<void>((resolve) => {
       this.admin.close(() => resolve());

@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import { isWorkerMessage, primaryMessage, type PrimaryMessageBody, type WorkerMessage } from '../shared/ipc-protocol.js';
 import type { Logger } from '../shared/logger.js';
+import { ClusterListeners } from './cluster-listeners.js';
 import { HandoffGuard } from './handoff-guard.js';
 
 /** One worker process, as the supervisor drives it. Neither method ever throws. */
@@ -14,7 +15,7 @@ export interface WorkerProcess {
 
 export interface WorkerClusterEvents {
   message: [id: number, message: WorkerMessage];
-  /** After the process exited and its channel closed (its last messages have been read). */
+  /** After the process exited and its channel closed (every message it sent has been read). */
   exit: [id: number, code: number | null, signal: string | null];
   /** A connection a dead worker left behind: handed to another worker, or closed. */
   stranded: [outcome: 'rescued' | 'closed'];
@@ -32,13 +33,15 @@ export interface WorkerCluster {
   stopping(): void;
 }
 
-/** How long to wait for the IPC channel to close after a worker's exit. */
-const EXIT_DISCONNECT_WAIT_MS = 1000;
+/** How long the hand-off queue must stay empty before the workers are told to drain. */
+const HANDOFF_QUIET_MS = 20;
+const HANDOFF_SETTLE_MAX_MS = 1000;
 
 /** node:cluster in round-robin mode, with the hand-off guard on every worker. */
 export class NodeWorkerCluster extends EventEmitter<WorkerClusterEvents> implements WorkerCluster {
   private readonly serving = new Set<number>();
   private readonly guard: HandoffGuard;
+  private readonly acceptors = new ClusterListeners();
 
   constructor(entry: string, private readonly log: Logger) {
     super();
@@ -52,13 +55,20 @@ export class NodeWorkerCluster extends EventEmitter<WorkerClusterEvents> impleme
   }
 
   fork(env?: Record<string, string>): WorkerProcess {
+    // Workers' listen() makes the primary open the cluster listener: from the first fork on,
+    // a TCP server opened in the primary is that listener (the admin server opened before).
+    this.acceptors.watch();
     const worker = cluster.fork(env);
     this.guard.watch(worker);
     worker.on('error', (error: Error) => this.log.warn({ worker: worker.id, err: { message: error.message } }, 'worker channel error'));
     worker.on('message', (message: unknown) => {
       if (isWorkerMessage(message)) this.emit('message', worker.id, message);
     });
-    worker.process.once('exit', (code, signal) => this.onExit(worker, code, signal));
+    // 'close', not 'exit': 'exit' can come before the worker's last messages (its final metrics) are read.
+    worker.process.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+      this.serving.delete(worker.id);
+      this.emit('exit', worker.id, code, signal);
+    });
     return {
       id: worker.id,
       pid: worker.process.pid ?? 0,
@@ -87,29 +97,21 @@ export class NodeWorkerCluster extends EventEmitter<WorkerClusterEvents> impleme
     this.guard.closeWaiting();
   }
 
+  /**
+   * The first step of a shutdown: new connections are refused from now on, and the
+   * connections already accepted are handed to the workers before they are told to drain.
+   */
+  async stopAccepting(): Promise<void> {
+    this.acceptors.close();
+    await this.guard.settled(HANDOFF_QUIET_MS, HANDOFF_SETTLE_MAX_MS);
+  }
+
   private pickServing(): Worker | undefined {
     for (const id of this.serving) {
       const worker = cluster.workers?.[id];
       if (worker?.isConnected()) return worker;
     }
     return undefined;
-  }
-
-  private onExit(worker: Worker, code: number | null, signal: string | null): void {
-    this.serving.delete(worker.id);
-    const report = () => {
-      this.emit('exit', worker.id, code, signal);
-    };
-    if (!worker.isConnected()) return report();
-    const fallback = setTimeout(() => {
-      worker.off('disconnect', proceed);
-      report();
-    }, EXIT_DISCONNECT_WAIT_MS);
-    const proceed = () => {
-      clearTimeout(fallback);
-      report();
-    };
-    worker.once('disconnect', proceed);
   }
 }
 

@@ -56,6 +56,7 @@ const envSchema = z.object({
   HEALTH_REPORT_INTERVAL_MS: positiveInt.max(60_000).default(1000),
   WORKER_HEARTBEAT_TIMEOUT_MS: positiveInt.default(10_000),
   WORKER_READY_TIMEOUT_MS: positiveInt.default(30_000),
+  WORKER_RESPAWN_BACKOFF_MAX_MS: positiveInt.min(100).max(600_000).default(30_000),
   MAX_WORKER_MEMORY_MB: positiveInt.optional(),
   MAX_REQUESTS_PER_WORKER: positiveInt.optional(),
   CONTROL_SOCKET: z.string().min(1).optional(),
@@ -82,6 +83,7 @@ export interface Config {
   healthReportIntervalMs: number;
   workerHeartbeatTimeoutMs: number;
   workerReadyTimeoutMs: number;
+  workerRespawnBackoffMaxMs: number;
   maxWorkerMemoryMb: number | undefined;
   maxRequestsPerWorker: number | undefined;
   controlSocket: string;
@@ -139,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     healthReportIntervalMs: e.HEALTH_REPORT_INTERVAL_MS,
     workerHeartbeatTimeoutMs: e.WORKER_HEARTBEAT_TIMEOUT_MS,
     workerReadyTimeoutMs: e.WORKER_READY_TIMEOUT_MS,
+    workerRespawnBackoffMaxMs: e.WORKER_RESPAWN_BACKOFF_MAX_MS,
     maxWorkerMemoryMb: e.MAX_WORKER_MEMORY_MB,
     maxRequestsPerWorker: e.MAX_REQUESTS_PER_WORKER,
     controlSocket: controlSocketPath(e.CONTROL_SOCKET),

@@ -1,12 +1,8 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { DrainSummary } from '../shared/ipc-protocol.js';
+import type { ConnectionTracker } from './connection-tracker.js';
 
-/**
- * Tracks every socket and in-flight request of one HTTP server so that a drain can
- * answer what is in flight, close keep-alive sockets as soon as they go idle, and cut
- * whatever is left at the deadline.
- */
 /**
  * A keep-alive socket is closed during a drain only once it has been idle this long:
  * a client that just got a response may be writing its next request on it right now
@@ -14,59 +10,36 @@ import type { DrainSummary } from '../shared/ipc-protocol.js';
  */
 const IDLE_GRACE_MS = 250;
 
+/**
+ * The drain of one HTTP server: stop accepting, answer what is in flight with
+ * `Connection: close`, close keep-alive sockets as soon as they go idle, and cut
+ * whatever is left at the deadline.
+ */
 export class ConnectionDrainer {
-  private readonly activeRequests = new Map<Socket, number>();
-  private readonly idleSince = new Map<Socket, number>();
-  private readonly inflightResponses = new Set<ServerResponse>();
   private draining = false;
-  private served = 0;
 
-  constructor(private readonly server: Server) {
-    server.on('connection', (socket: Socket) => {
-      this.activeRequests.set(socket, 0);
-      this.idleSince.set(socket, Date.now());
-      socket.once('close', () => {
-        this.activeRequests.delete(socket);
-        this.idleSince.delete(socket);
-      });
-      // A connection handed over just as the drain began: nothing was asked on it yet.
+  constructor(
+    private readonly server: Server,
+    private readonly connections: ConnectionTracker,
+  ) {
+    // A connection handed over just as the drain began: nothing was asked on it yet.
+    connections.onConnection((socket) => {
       if (this.draining) setImmediate(() => this.closeIfIdle(socket));
     });
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.track(req.socket, res));
-  }
-
-  get inflight(): number {
-    return this.inflightResponses.size;
-  }
-
-  get requestsServed(): number {
-    return this.served;
-  }
-
-  get isDraining(): boolean {
-    return this.draining;
-  }
-
-  private track(socket: Socket, res: ServerResponse): void {
-    this.activeRequests.set(socket, (this.activeRequests.get(socket) ?? 0) + 1);
-    this.inflightResponses.add(res);
-    if (this.draining) res.setHeader('Connection', 'close');
-    res.once('close', () => {
-      if (res.writableFinished) this.served += 1;
-      this.inflightResponses.delete(res);
-      const remaining = (this.activeRequests.get(socket) ?? 1) - 1;
-      if (this.activeRequests.has(socket)) this.activeRequests.set(socket, remaining);
-      if (remaining === 0 && this.idleSince.has(socket)) this.idleSince.set(socket, Date.now());
+    connections.onRequest((res) => {
+      if (this.draining) res.setHeader('Connection', 'close');
+    });
+    connections.onIdle((socket) => {
       if (this.draining) this.closeIfIdle(socket);
     });
   }
 
   private closeIfIdle(socket: Socket): void {
-    if ((this.activeRequests.get(socket) ?? 0) > 0 || socket.destroyed) return;
+    if (!this.connections.isIdle(socket) || socket.destroyed) return;
     // Responses during the drain carry Connection: close, so Node is already ending the
     // socket after the last byte; end() covers a response whose headers left before the drain.
     if (socket.writableEnded) return;
-    const idleFor = Date.now() - (this.idleSince.get(socket) ?? 0);
+    const idleFor = this.connections.idleForMs(socket);
     if (idleFor < IDLE_GRACE_MS) {
       setTimeout(() => this.closeIfIdle(socket), IDLE_GRACE_MS - idleFor).unref();
       return;
@@ -80,10 +53,10 @@ export class ConnectionDrainer {
    * requests. Sockets left at the deadline are destroyed and counted as cut.
    */
   async drain(timeoutMs: number): Promise<DrainSummary> {
-    const started = Date.now();
-    const inflightAtStart = this.inflight;
+    const started = performance.now();
+    const inflightAtStart = this.connections.inflight;
     this.draining = true;
-    for (const res of this.inflightResponses) {
+    for (const res of this.connections.responsesInFlight) {
       if (!res.headersSent) res.setHeader('Connection', 'close');
     }
     const closed = new Promise<void>((resolve) => {
@@ -95,7 +68,7 @@ export class ConnectionDrainer {
         resolve();
       }
     });
-    for (const socket of this.activeRequests.keys()) this.closeIfIdle(socket);
+    for (const socket of this.connections.openSockets) this.closeIfIdle(socket);
 
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((resolve) => {
@@ -106,10 +79,10 @@ export class ConnectionDrainer {
 
     let cut = 0;
     if (outcome === 'timeout') {
-      cut = this.inflight;
+      cut = this.connections.inflight;
       this.server.closeAllConnections();
-      for (const socket of this.activeRequests.keys()) socket.destroy();
+      for (const socket of this.connections.openSockets) socket.destroy();
     }
-    return { inflightAtStart, cut, durationMs: Date.now() - started };
+    return { inflightAtStart, cut, durationMs: Math.round(performance.now() - started) };
   }
 }

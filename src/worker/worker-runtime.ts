@@ -11,7 +11,9 @@ import { createLogger } from '../shared/logger.js';
 import { POOL_CLOSE_TIMEOUT_MS } from '../shared/shutdown-budget.js';
 import { answerClientErrorsWithJson } from './client-errors.js';
 import { ConnectionDrainer } from './connection-drainer.js';
+import { ConnectionTracker } from './connection-tracker.js';
 import { HealthProbe } from './health-reporter.js';
+import { IdleReaper } from './idle-reaper.js';
 import type { PrimaryChannel } from './primary-channel.js';
 
 const HEALTH_ANSWER_TIMEOUT_MS = 1000;
@@ -24,6 +26,8 @@ const HEALTH_ANSWER_TIMEOUT_MS = 1000;
 const BOOT_DEPENDENCY_WAIT_MS = 2000;
 const BOOT_PING_TIMEOUT_MS = 1000;
 const NOTHING_DRAINED: DrainSummary = { inflightAtStart: 0, cut: 0, durationMs: 0 };
+/** Idle keep-alive connections are closed after this long (by IdleReaper, not Node's pause-blind timer). */
+const KEEP_ALIVE_TIMEOUT_MS = 5000;
 
 /** How closing a pool went; never throws, so a failed close cannot stop the exit. */
 function closeWithin(closing: Promise<unknown>, what: string): Promise<'closed' | 'timeout' | 'failed'> {
@@ -66,15 +70,18 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
   });
   const server = http.createServer(app.callback());
   answerClientErrorsWithJson(server);
-  server.keepAliveTimeout = 5000;
-  const drainer = new ConnectionDrainer(server);
-  const probe = new HealthProbe(healthDb, redis, drainer);
+  server.keepAliveTimeout = 0;
+  const connections = new ConnectionTracker(server);
+  const reaper = new IdleReaper(connections, KEEP_ALIVE_TIMEOUT_MS);
+  const drainer = new ConnectionDrainer(server, connections);
+  const probe = new HealthProbe(healthDb, redis, connections);
   let heartbeat: NodeJS.Timeout | undefined;
   let listening: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
 
   const finish = async (summary: DrainSummary, exitCode: number): Promise<never> => {
     probe.stop();
+    reaper.stop();
     const [dbClosed, redisClosed] = await Promise.all([
       closeWithin(Promise.all([db.destroy(), healthDb.destroy()]), 'closing the database pools'),
       closeWithin(closeRedis(redis), 'closing redis'),
@@ -96,11 +103,11 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
         log.info({ reason }, 'stopped before serving');
         await finish(NOTHING_DRAINED, WorkerExit.clean);
       }
-      log.info({ reason, inflight: drainer.inflight }, 'drain started');
+      log.info({ reason, inflight: connections.inflight }, 'drain started');
       void channel.send({ type: 'drain-started' });
       const summary = await drainer.drain(config.shutdownTimeoutMs);
       const logDrain = summary.cut > 0 ? log.warn.bind(log) : log.info.bind(log);
-      logDrain({ ...summary, requestsServed: drainer.requestsServed }, summary.cut > 0 ? 'drain deadline reached, connections cut' : 'drain finished');
+      logDrain({ ...summary, requestsServed: connections.requestsServed }, summary.cut > 0 ? 'drain deadline reached, connections cut' : 'drain finished');
       await finish(summary, summary.cut > 0 ? WorkerExit.drainTimedOut : WorkerExit.clean);
     })();
     return stopping;

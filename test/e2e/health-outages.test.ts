@@ -1,10 +1,9 @@
 import { expect } from 'chai';
 import { uniqueDatabaseUrl } from '../support/databases.js';
+import { faultsPerTest } from '../support/fault-fixtures.js';
 import { healthUntil, readHealth, scrapeMetrics, sendMany } from '../support/observe.js';
 import { sampleValue } from '../support/prometheus-text.js';
 import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
-import { RedisServerProcess } from '../support/redis-server.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
 
 /** The bound for noticing an outage, and a recovery, without a restart. */
 const WITHIN_MS = 3000;
@@ -48,23 +47,16 @@ async function outageAndRecovery(pulse: PulseProcess, down: Dependency, cut: () 
 describe('health through dependency outages (end to end)', function () {
   this.timeout(40_000);
   const pulses = pulsePerTest();
-  let redis: RedisServerProcess | undefined;
-  let proxy: TcpProxy | undefined;
-  afterEach(async () => {
-    await redis?.close();
-    await proxy?.cut();
-    redis = undefined;
-    proxy = undefined;
-  });
+  const faults = faultsPerTest();
 
   it('Redis stopped: 503 redis "disconnected" within 3 s, the API keeps serving; Redis back: 200 within 3 s', async () => {
-    const server = (redis = await RedisServerProcess.start());
+    const server = await faults.redis();
     const pulse = await pulses.start({ workers: 2, env: { REDIS_URL: server.url, RATE_LIMIT_MAX: '100000' } });
     await outageAndRecovery(pulse, 'redis', () => server.kill(), () => server.restart());
   });
 
   it('Postgres cut: 503 database "disconnected" within 3 s, the API keeps serving; restored: 200 within 3 s', async () => {
-    const cuttable = (proxy = new TcpProxy('127.0.0.1', 5432));
+    const cuttable = faults.proxy('127.0.0.1', 5432);
     await cuttable.start();
     const databaseUrl = new URL(uniqueDatabaseUrl('dbcut'));
     databaseUrl.port = String(cuttable.port);

@@ -3,22 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { runCtl } from '../support/ctl.js';
-import { PROJECT_ROOT, type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
-
-/** A self-contained copy of the built service, as a deploy would lay it out. */
-function makeRelease(dir: string): string {
-  fs.cpSync(path.join(PROJECT_ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
-  fs.copyFileSync(path.join(PROJECT_ROOT, 'package.json'), path.join(dir, 'package.json'));
-  fs.symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  return dir;
-}
-
-/** "New code": the release's worker entry now answers /ping with a marker. */
-function changeWorkerCode(release: string, marker: string): void {
-  const entry = path.join(release, 'dist/workers/http-worker.js');
-  // Runs before the entry's own code (import declarations are hoisted, statements are not reordered).
-  fs.writeFileSync(entry, `process.env.PING_MESSAGE = ${JSON.stringify(marker)};\n${fs.readFileSync(entry, 'utf8')}`);
-}
+import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
+import { changeWorkerCode, makeRelease } from '../support/release.js';
 
 async function ping(pulse: PulseProcess): Promise<string> {
   return (await fetch(`${pulse.url}/ping`)).text();

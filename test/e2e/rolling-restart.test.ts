@@ -4,6 +4,7 @@ import { CapacityWatch } from '../support/capacity-watch.js';
 import { CtlRun, runCtl, type CtlResult } from '../support/ctl.js';
 import { TEST_REDIS_URL } from '../support/databases.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
+import { RecordedHttpLoad } from '../support/recorded-http-load.js';
 import { parseExposition, sampleValue } from '../support/prometheus-text.js';
 import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -142,12 +143,19 @@ describe('rolling restart (end to end)', function () {
     const before = await pulse.workerPids();
     await proxy.refuseNew();
     const agent = new KeepAliveLoad(pulse.port, '/ping', 8);
+    // A new connection per request: any worker in the rotation would get some of them.
+    const fresh = new RecordedHttpLoad({ port: pulse.port, path: '/ping', concurrency: 4, headers: { Connection: 'close' } });
     const watch = new CapacityWatch(pulse.adminUrl);
+    const from = pulse.logs.length;
 
     const reload = await runCtl(['reload'], pulse.env);
 
     const capacity = await watch.stop();
-    const served = await agent.stop();
+    const [served] = await Promise.all([agent.stop(), fresh.stop()]);
+    const replacement = pulse.logs.slice(from).find((l) => l.msg === 'worker forked' && l.replacement === true)!;
+    expect(pulse.logs.some((l) => l.msg === 'ready' && l.worker === replacement.worker), 'the replacement never listened').to.equal(false);
+    expect(Object.fromEntries(fresh.window().errors), 'connection-per-request errors').to.deep.equal({});
+    expect(Object.fromEntries(fresh.window().non2xx)).to.deep.equal({});
     expect(reload.code).to.equal(1);
     expect(reload.stdout).to.include('replacing worker');
     expect(reload.stderr).to.match(

@@ -9,6 +9,8 @@ export interface HttpLoadOptions {
   headers?: Record<string, string>;
   /** Pause of each loop between its requests (light load); none by default. */
   pauseMs?: number;
+  /** A request unanswered this long is abandoned and recorded as `TIMEOUT` (default 10 s). */
+  timeoutMs?: number;
 }
 
 export interface RequestRecord {
@@ -66,7 +68,7 @@ export class RecordedHttpLoad {
           });
         },
       );
-      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(Object.assign(new Error('request timed out'), { code: 'TIMEOUT' })));
+      req.setTimeout(this.options.timeoutMs ?? REQUEST_TIMEOUT_MS, () => req.destroy(Object.assign(new Error('request timed out'), { code: 'TIMEOUT' })));
       req.on('error', (error: NodeJS.ErrnoException) => {
         if (record.end !== Infinity) return;
         record.end = Date.now();

@@ -1,0 +1,30 @@
+import { RedisServerProcess } from './redis-server.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+/**
+ * For a suite whose tests break dependencies: the private redis-servers and TCP proxies a
+ * test makes through it are stopped after that test.
+ */
+export function faultsPerTest() {
+  const servers: RedisServerProcess[] = [];
+  const proxies: TcpProxy[] = [];
+  afterEach(async () => {
+    for (const server of servers.splice(0)) await server.close();
+    for (const proxy of proxies.splice(0)) await proxy.cut();
+  });
+  return {
+    /** A private redis-server, started (on `port` if given). */
+    async redis(port?: number): Promise<RedisServerProcess> {
+      const server = port === undefined ? await RedisServerProcess.start() : new RedisServerProcess(port);
+      servers.push(server);
+      if (port !== undefined) await server.restart();
+      return server;
+    },
+    /** A TCP proxy to the target, not started yet. */
+    proxy(host: string, port: number): TcpProxy {
+      const proxy = new TcpProxy(host, port);
+      proxies.push(proxy);
+      return proxy;
+    },
+  };
+}
