@@ -42,9 +42,9 @@ export async function runWorker(config: Config): Promise<void> {
   const workerId = cluster.worker?.id ?? 0;
   const log = createLogger(`worker-${workerId}`, config.logLevel);
   const channel = new PrimaryChannel();
-  const db = createDatabase(config.databaseUrl, config.databasePoolMax, log);
+  const db = createDatabase(config.databaseUrl, config.databasePoolMax, log, config);
   // Health pings get their own connection: a saturated request pool is busy, not disconnected.
-  const healthDb = createDatabase(config.databaseUrl, 1, log);
+  const healthDb = createDatabase(config.databaseUrl, 1, log, config);
   const redis = createRedis(config.redisUrl, log);
   const metrics = createAppMetrics({ db, redis });
 
