@@ -1,0 +1,98 @@
+import crypto from 'node:crypto';
+import { expect } from 'chai';
+import pg from 'pg';
+import { POSTGRES_ADMIN_URL, uniqueDatabaseUrl } from '../support/databases.js';
+import { sendJson, signUpThrough } from '../support/journal-client.js';
+import { healthUntil } from '../support/observe.js';
+import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait.js';
+
+/** Reads the service's database directly (never through the proxy). */
+async function query<T extends pg.QueryResultRow>(pulse: PulseProcess, sql: string, values: unknown[]): Promise<T[]> {
+  const url = new URL(pulse.env.DATABASE_URL!);
+  url.port = new URL(POSTGRES_ADMIN_URL).port || '5432';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const entriesOf = async (pulse: PulseProcess, userId: number) =>
+  query<{ id: string }>(pulse, 'SELECT id FROM entries WHERE user_id = $1 ORDER BY id', [userId]);
+
+describe('Idempotency-Key across the workers of the real cluster', function () {
+  this.timeout(60_000);
+  const pulses = pulsePerTest();
+  let proxy: TcpProxy | undefined;
+  afterEach(async () => {
+    await proxy?.cut();
+    proxy = undefined;
+  });
+
+  it('retries on fresh connections (each to the next worker), sequential and concurrent, create one entry and all get its answer', async () => {
+    const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
+    const { token, userId } = await signUpThrough(pulse);
+    const body = { text: 'booked the flights', mood: 8, category: 'travel' };
+    const send = (key: string) => sendJson(pulse, 'POST', '/entries', { token, body, headers: { 'Idempotency-Key': key } });
+
+    const sequential = [];
+    for (let i = 0; i < 6; i += 1) sequential.push(await send('trip-1'));
+    const concurrent = await Promise.all(Array.from({ length: 10 }, () => send('trip-2')));
+
+    for (const answers of [sequential, concurrent]) {
+      expect(answers.map((a) => a.status)).to.deep.equal(Array(answers.length).fill(201));
+      expect(new Set(answers.map((a) => a.body.id)).size, 'one id for every answer').to.equal(1);
+      expect(answers.filter((a) => a.headers.get('idempotent-replayed') === 'true')).to.have.length(answers.length - 1);
+    }
+    expect((await entriesOf(pulse, userId)).map((row) => Number(row.id))).to.deep.equal([sequential[0]!.body.id, concurrent[0]!.body.id].sort((a, b) => a - b));
+    const other = await sendJson(pulse, 'POST', '/entries', { token, body: { ...body, mood: 2 }, headers: { 'Idempotency-Key': 'trip-1' } });
+    expect(other.status).to.equal(422);
+  });
+
+  it('a worker killed between COMMIT and its answer: the retry replays the committed answer, no duplicate', async () => {
+    // Postgres behind a proxy that can hold the server's reply to a COMMIT: the transaction
+    // is committed, the worker never learns it, and is then SIGKILLed while it waits.
+    proxy = new TcpProxy('127.0.0.1', 5432);
+    await proxy.start();
+    const databaseUrl = new URL(uniqueDatabaseUrl('idempotent_crash'));
+    databaseUrl.port = String(proxy.port);
+    const pulse = await pulses.start({ workers: 2, env: { DATABASE_URL: databaseUrl.toString(), RATE_LIMIT_MAX: '100000' } });
+    const { token, userId } = await signUpThrough(pulse);
+    const key = crypto.randomUUID();
+    const body = { text: 'transferred the deposit', mood: 6, category: 'money' };
+    const send = () => sendJson(pulse, 'POST', '/entries', { token, body, headers: { 'Idempotency-Key': key } });
+
+    const commitHeld = proxy.holdReplyAfter('COMMIT');
+    const firstAttempt = send().then(
+      (answer) => ({ answer }),
+      (error: Error) => ({ error }),
+    );
+    await Promise.race([
+      commitHeld,
+      firstAttempt.then((outcome) => {
+        throw new Error(`the request ended without a COMMIT (no transaction): ${JSON.stringify(outcome)}`);
+      }),
+    ]);
+    // The server committed the entry with its key; the worker is still waiting for the reply.
+    await waitFor(async () => (await entriesOf(pulse, userId)).length === 1, 'the entry to be committed');
+    const committedId = Number((await entriesOf(pulse, userId))[0]!.id);
+    const busy = await healthUntil(pulse, (r) => r.body.details.some((d) => (d.inflight ?? 0) > 0), 'the worker holding the request to report it', 5000);
+    const victim = busy.body.details.find((d) => (d.inflight ?? 0) > 0)!.pid;
+    process.kill(victim, 'SIGKILL');
+
+    const outcome = await firstAttempt;
+    expect(outcome, 'the client never got an answer').to.have.property('error');
+    proxy.heal();
+    await healthUntil(pulse, (r) => r.httpStatus === 200 && !r.body.details.some((d) => d.pid === victim), 'a replacement worker, healthy', 20_000);
+
+    const retry = await send();
+    expect(retry.status).to.equal(201);
+    expect(retry.body).to.deep.equal({ success: true, message: 'Entry created successfully', id: committedId });
+    expect(retry.headers.get('idempotent-replayed')).to.equal('true');
+    expect((await entriesOf(pulse, userId)).map((row) => Number(row.id))).to.deep.equal([committedId]);
+  });
+});
