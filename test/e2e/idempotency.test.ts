@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import pg from 'pg';
+import type { StatusOutcome } from '../../src/shared/control-protocol.js';
+import { runCtl } from '../support/ctl.js';
 import { POSTGRES_ADMIN_URL, uniqueDatabaseUrl } from '../support/databases.js';
 import { sendJson, signUpThrough } from '../support/journal-client.js';
 import { healthUntil } from '../support/observe.js';
@@ -21,6 +23,12 @@ async function query<T extends pg.QueryResultRow>(pulse: PulseProcess, sql: stri
   }
 }
 
+/** Requests each worker has served, as its last health report says (pid to count). */
+async function servedByWorker(pulse: PulseProcess): Promise<Map<number, number>> {
+  const status = JSON.parse((await runCtl(['status', '--json'], pulse.env)).stdout) as StatusOutcome;
+  return new Map(status.workers.map((w) => [w.pid, w.requests_served ?? 0]));
+}
+
 const entriesOf = async (pulse: PulseProcess, userId: number) =>
   query<{ id: string }>(pulse, 'SELECT id FROM entries WHERE user_id = $1 ORDER BY id', [userId]);
 
@@ -36,6 +44,7 @@ describe('Idempotency-Key across the workers of the real cluster', function () {
   it('retries on fresh connections (each to the next worker), sequential and concurrent, create one entry and all get its answer', async () => {
     const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '100000' } });
     const { token, userId } = await signUpThrough(pulse);
+    const servedBefore = await servedByWorker(pulse);
     const body = { text: 'booked the flights', mood: 8, category: 'travel' };
     const send = (key: string) => sendJson(pulse, 'POST', '/entries', { token, body, headers: { 'Idempotency-Key': key } });
 
@@ -51,6 +60,10 @@ describe('Idempotency-Key across the workers of the real cluster', function () {
     expect((await entriesOf(pulse, userId)).map((row) => Number(row.id))).to.deep.equal([sequential[0]!.body.id, concurrent[0]!.body.id].sort((a, b) => a - b));
     const other = await sendJson(pulse, 'POST', '/entries', { token, body: { ...body, mood: 2 }, headers: { 'Idempotency-Key': 'trip-1' } });
     expect(other.status).to.equal(422);
+    await waitFor(async () => {
+      const served = await servedByWorker(pulse);
+      return [...servedBefore].every(([pid, before]) => (served.get(pid) ?? 0) >= before + 3);
+    }, 'both workers to have served some of the requests');
   });
 
   it('a worker killed between COMMIT and its answer: the retry replays the committed answer, no duplicate', async () => {
