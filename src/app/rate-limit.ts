@@ -2,9 +2,9 @@ import ratelimit from 'koa-ratelimit';
 import type { Context, Middleware } from 'koa';
 import { FIXED_WINDOW_RATELIMITER } from '../cache/fixed-window-ratelimiter.js';
 import { RateLimitRedisAdapter } from '../cache/ratelimit-redis-adapter.js';
+import { ThrottledLog } from '../shared/throttled-log.js';
 import type { AppDeps } from './context.js';
 import { sendError } from './errors.js';
-import { ThrottledLog } from '../shared/throttled-log.js';
 
 export const RATE_LIMIT_MESSAGE = 'Rate limit exceeded. Try again later.';
 

@@ -1,6 +1,6 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
-import { knexConfig, type DatabaseDeadlines } from '../../knexfile.js';
+import { knexConfig, type DatabaseDeadlines, type KnexLogSink } from '../../knexfile.js';
 import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/logger.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
@@ -14,57 +14,68 @@ export type { DatabaseDeadlines };
 /** pg's error when a statement's answer did not arrive within its query_timeout. */
 const QUERY_READ_TIMEOUT = 'Query read timeout';
 
-const connectionsGivenUp = new WeakMap<Database, { count: number }>();
+type PooledClient = pg.Client & { __knexUid: string; __knex__disposed?: unknown };
+
+/**
+ * Destroys a pool connection as soon as a statement on it misses its client deadline
+ * (a silently dead connection would otherwise be handed out again and again), and counts it.
+ */
+class DeadConnectionReaper {
+  private readonly live = new Map<string, PooledClient>();
+  count = 0;
+
+  /** knex's pool hook: remembers each new connection by knex's id for it. */
+  readonly afterCreate = (connection: unknown, done: (error: Error | null, connection: unknown) => void) => {
+    const client = connection as PooledClient;
+    const uid = client.__knexUid;
+    this.live.set(uid, client);
+    client.once('end', () => this.live.delete(uid));
+    done(null, client);
+  };
+
+  watch(db: Database): void {
+    db.on('query-error', (error: unknown, query: { __knexUid?: string }) => {
+      const client = query.__knexUid === undefined ? undefined : this.live.get(query.__knexUid);
+      if (!client || !((error as Error | undefined)?.message ?? '').endsWith(QUERY_READ_TIMEOUT)) return;
+      this.live.delete(client.__knexUid);
+      this.count += 1;
+      // knex's own mark for a connection its pool must destroy instead of handing out (set
+      // now: the socket's close event comes too late for the release that follows).
+      client.__knex__disposed = error;
+      // With its statement still pending, end() destroys the socket rather than waiting on it.
+      void client.end().catch(() => undefined);
+    });
+  }
+}
+
+const reapers = new WeakMap<Database, DeadConnectionReaper>();
 
 /** Connections this pool destroyed because a statement on them missed its deadline. */
 export function connectionsGivenUpCount(db: Database): number {
-  return connectionsGivenUp.get(db)?.count ?? 0;
+  return reapers.get(db)?.count ?? 0;
 }
 
-export function missedItsDeadline(error: unknown): boolean {
-  return ((error as Error | undefined)?.message ?? '').endsWith(QUERY_READ_TIMEOUT);
+/** knex's warnings in the log: each kind (its first line) in full once, then as a periodic count. */
+function knexLogSink(log: Logger): KnexLogSink {
+  const warnings = new ThrottledLog(log, 'warn');
+  return {
+    warn: (message) => warnings.record(String(message).split('\n', 1)[0]!.slice(0, 200), 'knex warning', { knex: String(message) }),
+    error: (message) => log.error({ knex: String(message) }, 'knex error'),
+    debug: (message) => log.debug({ knex: String(message) }, 'knex debug'),
+  };
 }
 
 /**
- * A knex pool. With `deadlines` every statement is bounded (server and client side) and a
- * statement that missed its deadline costs its connection: the connection is destroyed at
- * once, so a silently dead connection is never handed out again. knex's warnings go to
- * the log, each kind in full once and then as a periodic count.
+ * A knex pool. With `deadlines` every statement is bounded (server and client side); in
+ * any case a statement that missed its client deadline costs its connection.
  */
 export function createDatabase(databaseUrl: string, poolMax: number, log?: Logger, deadlines?: DatabaseDeadlines): Database {
-  const knexWarnings = log && new ThrottledLog(log, 'warn');
-  const sink = log && {
-    warn: (message: unknown) => knexWarnings!.record(firstLine(message), 'knex warning', { knex: String(message) }),
-    error: (message: unknown) => log.error({ knex: String(message) }, 'knex error'),
-    debug: (message: unknown) => log.debug({ knex: String(message) }, 'knex debug'),
-  };
-  const live = new Map<string, pg.Client>();
-  const afterCreate = (connection: unknown, done: (error: Error | null, connection: unknown) => void) => {
-    const client = connection as pg.Client & { __knexUid: string };
-    const uid = client.__knexUid;
-    live.set(uid, client);
-    client.once('end', () => live.delete(uid));
-    done(null, client);
-  };
-  const db = knexFactory(knexConfig(databaseUrl, { poolMax, logSink: sink, deadlines, afterCreate }));
-  const givenUp = { count: 0 };
-  connectionsGivenUp.set(db, givenUp);
-  db.on('query-error', (error: unknown, query: { __knexUid?: string }) => {
-    const connection = query.__knexUid === undefined ? undefined : live.get(query.__knexUid);
-    if (!connection || !missedItsDeadline(error)) return;
-    live.delete(query.__knexUid!);
-    givenUp.count += 1;
-    // knex's own mark for a connection its pool must destroy instead of handing out (set
-    // now: the socket's close event comes too late for the release that follows).
-    (connection as { __knex__disposed?: unknown }).__knex__disposed = error;
-    // With its statement still pending, end() destroys the socket rather than waiting on it.
-    void connection.end().catch(() => undefined);
-  });
+  const reaper = new DeadConnectionReaper();
+  const logSink = log && knexLogSink(log);
+  const db = knexFactory(knexConfig(databaseUrl, { poolMax, logSink, deadlines, afterCreate: reaper.afterCreate }));
+  reaper.watch(db);
+  reapers.set(db, reaper);
   return db;
-}
-
-function firstLine(message: unknown): string {
-  return String(message).split('\n', 1)[0]!.slice(0, 200);
 }
 
 /**
