@@ -66,20 +66,22 @@ describe('Idempotency-Key across the workers of the real cluster', function () {
     }, 'both workers to have served some of the requests');
   });
 
-  it('a worker killed between COMMIT and its answer: the retry replays the committed answer, no duplicate', async () => {
-    // Postgres behind a proxy that can hold the server's reply to a COMMIT: the transaction
-    // is committed, the worker never learns it, and is then SIGKILLed while it waits.
-    proxy = new TcpProxy('127.0.0.1', 5432);
-    await proxy.start();
-    const databaseUrl = new URL(uniqueDatabaseUrl('idempotent_crash'));
-    databaseUrl.port = String(proxy.port);
-    const pulse = await pulses.start({ workers: 2, env: { DATABASE_URL: databaseUrl.toString(), RATE_LIMIT_MAX: '100000' } });
+  /**
+   * Postgres behind a proxy that holds the server's reply to a COMMIT: a keyed POST's
+   * transaction is committed, and the worker that sent it is left waiting for the reply.
+   */
+  async function commitWithReplyHeld(env: Record<string, string> = {}) {
+    const held = (proxy = new TcpProxy('127.0.0.1', 5432));
+    await held.start();
+    const databaseUrl = new URL(uniqueDatabaseUrl('idempotent_commit'));
+    databaseUrl.port = String(held.port);
+    const pulse = await pulses.start({ workers: 2, env: { DATABASE_URL: databaseUrl.toString(), RATE_LIMIT_MAX: '100000', ...env } });
     const { token, userId } = await signUpThrough(pulse);
     const key = crypto.randomUUID();
     const body = { text: 'transferred the deposit', mood: 6, category: 'money' };
     const send = () => sendJson(pulse, 'POST', '/entries', { token, body, headers: { 'Idempotency-Key': key } });
 
-    const commitHeld = proxy.holdReplyAfter('COMMIT');
+    const commitHeld = held.holdReplyAfter('COMMIT');
     const firstAttempt = send().then(
       (answer) => ({ answer }),
       (error: Error) => ({ error }),
@@ -90,22 +92,37 @@ describe('Idempotency-Key across the workers of the real cluster', function () {
         throw new Error(`the request ended without a COMMIT (no transaction): ${JSON.stringify(outcome)}`);
       }),
     ]);
-    // The server committed the entry with its key; the worker is still waiting for the reply.
     await waitFor(async () => (await entriesOf(pulse, userId)).length === 1, 'the entry to be committed');
     const committedId = Number((await entriesOf(pulse, userId))[0]!.id);
+    return { pulse, userId, send, firstAttempt, committedId };
+  }
+
+  async function expectReplayOf(committedId: number, retry: Awaited<ReturnType<typeof sendJson>>, entries: { id: string }[]) {
+    expect(retry.status).to.equal(201);
+    expect(retry.body).to.deep.equal({ success: true, message: 'Entry created successfully', id: committedId });
+    expect(retry.headers.get('idempotent-replayed')).to.equal('true');
+    expect(entries.map((row) => Number(row.id)), 'no duplicate').to.deep.equal([committedId]);
+  }
+
+  it('a worker killed between COMMIT and its answer: the retry replays the committed answer, no duplicate', async () => {
+    // A statement deadline long enough that the worker is still waiting when it is killed.
+    const { pulse, userId, send, firstAttempt, committedId } = await commitWithReplyHeld({ DATABASE_STATEMENT_TIMEOUT_MS: '60000' });
     const busy = await healthUntil(pulse, (r) => r.body.details.some((d) => (d.inflight ?? 0) > 0), 'the worker holding the request to report it', 5000);
     const victim = busy.body.details.find((d) => (d.inflight ?? 0) > 0)!.pid;
     process.kill(victim, 'SIGKILL');
 
-    const outcome = await firstAttempt;
-    expect(outcome, 'the client never got an answer').to.have.property('error');
-    proxy.heal();
+    expect(await firstAttempt, 'the client never got an answer').to.have.property('error');
+    proxy!.heal();
     await healthUntil(pulse, (r) => r.httpStatus === 200 && !r.body.details.some((d) => d.pid === victim), 'a replacement worker, healthy', 20_000);
+    await expectReplayOf(committedId, await send(), await entriesOf(pulse, userId));
+  });
 
-    const retry = await send();
-    expect(retry.status).to.equal(201);
-    expect(retry.body).to.deep.equal({ success: true, message: 'Entry created successfully', id: committedId });
-    expect(retry.headers.get('idempotent-replayed')).to.equal('true');
-    expect((await entriesOf(pulse, userId)).map((row) => Number(row.id))).to.deep.equal([committedId]);
+  it("COMMIT's reply lost (answered 503 at the statement deadline though committed): the retry replays, no duplicate", async () => {
+    const { pulse, userId, send, firstAttempt, committedId } = await commitWithReplyHeld();
+    const outcome = await firstAttempt;
+    expect(outcome).to.have.property('answer');
+    expect((outcome as { answer: { status: number } }).answer.status).to.equal(503);
+    proxy!.heal();
+    await expectReplayOf(committedId, await send(), await entriesOf(pulse, userId));
   });
 });
