@@ -14,7 +14,68 @@ export interface KnexLogSink {
   debug(message: unknown): void;
 }
 
-export function knexConfig(databaseUrl: string, poolMax = 10, logSink?: KnexLogSink): Knex.Config {
+/** How long serving a request may wait on Postgres (named as in Config). */
+export interface DatabaseDeadlines {
+  /** TCP connect, TLS and authentication of a new connection. */
+  databaseConnectTimeoutMs: number;
+  /** Waiting for a pool connection (including one being created). */
+  databaseAcquireTimeoutMs: number;
+  /** Server side: Postgres cancels a statement running longer. */
+  databaseStatementTimeoutMs: number;
+}
+
+/**
+ * Past the statement timeout the server answers with a cancellation; an answer that has
+ * not arrived this much later is not coming (dead connection), and the client gives up.
+ */
+export const DEAD_CONNECTION_GRACE_MS = 1000;
+/** A session left inside a transaction by a client that went away is ended by the server. */
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;
+/** Keepalive probes keep NAT and firewall state alive and reveal a peer that vanished. */
+export const TCP_KEEPALIVE_DELAY_MS = 10_000;
+
+/** The longest a single statement waits for its answer before its connection is given up. */
+export function queryDeadlineMs(deadlines: DatabaseDeadlines): number {
+  return deadlines.databaseStatementTimeoutMs + DEAD_CONNECTION_GRACE_MS;
+}
+
+/**
+ * The longest a request waits on Postgres when it is unreachable, partitioned or silent:
+ * a pool connection (acquire timeout), then one statement (its deadline); the first
+ * such failure ends the request with a 503.
+ */
+export function unavailableAnswerBoundMs(deadlines: DatabaseDeadlines): number {
+  return deadlines.databaseAcquireTimeoutMs + queryDeadlineMs(deadlines);
+}
+
+function connectionSettings(databaseUrl: string, deadlines: DatabaseDeadlines | undefined) {
+  const base = {
+    connectionString: databaseUrl,
+    application_name: 'pulse',
+    keepAlive: true,
+    keepAliveInitialDelayMillis: TCP_KEEPALIVE_DELAY_MS,
+  };
+  if (!deadlines) return base;
+  return {
+    ...base,
+    connectionTimeoutMillis: deadlines.databaseConnectTimeoutMs,
+    statement_timeout: deadlines.databaseStatementTimeoutMs,
+    query_timeout: queryDeadlineMs(deadlines),
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  };
+}
+
+export interface KnexOptions {
+  poolMax?: number;
+  logSink?: KnexLogSink;
+  /** Without deadlines (migrations, tools) statements may run as long as they need. */
+  deadlines?: DatabaseDeadlines;
+  afterCreate?: (connection: unknown, done: (error: Error | null, connection: unknown) => void) => void;
+}
+
+export function knexConfig(databaseUrl: string, options: KnexOptions = {}): Knex.Config {
+  const { poolMax = 10, logSink, deadlines, afterCreate } = options;
+  const acquireTimeoutMillis = deadlines?.databaseAcquireTimeoutMs ?? 5000;
   return {
     client: 'pg',
     ...(logSink && {
@@ -25,9 +86,19 @@ export function knexConfig(databaseUrl: string, poolMax = 10, logSink?: KnexLogS
         debug: (message: unknown) => logSink.debug(message),
       },
     }),
-    connection: { connectionString: databaseUrl, application_name: 'pulse' },
-    pool: { min: 0, max: poolMax, acquireTimeoutMillis: 5000, idleTimeoutMillis: 30_000 },
-    acquireConnectionTimeout: 5000,
+    // A failed statement's error names its SQL but not its bindings (password hashes, entry text).
+    compileSqlOnError: false,
+    connection: connectionSettings(databaseUrl, deadlines),
+    pool: {
+      min: 0,
+      max: poolMax,
+      acquireTimeoutMillis,
+      idleTimeoutMillis: 30_000,
+      // A connection that cannot be created fails the request waiting for it at once.
+      propagateCreateError: true,
+      ...(afterCreate && { afterCreate }),
+    },
+    acquireConnectionTimeout: acquireTimeoutMillis,
     migrations: {
       directory: MIGRATIONS_DIRECTORY,
       loadExtensions: ['.js'],

@@ -8,6 +8,7 @@ import { authenticate } from './authenticate.js';
 import type { AppDeps } from './context.js';
 import { EntryService } from './entry-service.js';
 import { errorEnvelope } from './errors.js';
+import { IdempotentRequests } from './idempotency.js';
 import { rateLimit } from './rate-limit.js';
 import { requestMetrics } from './request-metrics.js';
 import { routeFallbacks } from './route-fallbacks.js';
@@ -36,7 +37,7 @@ export function createApp(deps: AppDeps): Koa {
   const requireUser = authenticate(deps.config.jwtSecret);
   const entryLists = new EntryListCache(deps.redis, deps.config.redisKeyPrefix, deps.metrics);
   authRoutes(router, new UsersRepository(deps.db), deps.config.jwtSecret);
-  entryRoutes(router, requireUser, new EntryService(new EntriesRepository(deps.db), entryLists));
+  entryRoutes(router, requireUser, new EntryService(new EntriesRepository(deps.db), entryLists, new IdempotentRequests(deps.db)));
   statsRoutes(router, requireUser, new StatsRepository(deps.db));
 
   app.use(requestMetrics(deps.metrics, (ctx) => matchedPattern(router, ctx.path, ctx.method)));

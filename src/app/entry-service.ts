@@ -1,5 +1,7 @@
 import type { EntryListCache } from '../cache/entry-list-cache.js';
-import type { EntriesRepository, EntryFilter, EntryInput } from '../db/entries-repository.js';
+import { EntriesRepository, type EntryFilter, type EntryInput } from '../db/entries-repository.js';
+import type { StoredAnswer } from '../db/idempotency-repository.js';
+import { requestFingerprint, type IdempotentAnswer, type IdempotentRequests } from './idempotency.js';
 
 export const isUnfiltered = (filter: EntryFilter) =>
   filter.category === undefined && filter.from === undefined && filter.until === undefined;
@@ -14,6 +16,7 @@ export class EntryService {
   constructor(
     readonly repository: EntriesRepository,
     private readonly cache: EntryListCache,
+    private readonly idempotency: IdempotentRequests,
   ) {}
 
   async total(userId: number, filter: EntryFilter): Promise<number> {
@@ -38,6 +41,19 @@ export class EntryService {
     const id = await this.repository.create(userId, input);
     await this.cache.invalidate(userId);
     return id;
+  }
+
+  /**
+   * Creates the entry at most once per Idempotency-Key: the entry and the answer `present`
+   * makes of its id commit together; a retry with the same key and input replays the answer.
+   */
+  async createOnce(userId: number, input: EntryInput, key: string, present: (id: number) => StoredAnswer): Promise<IdempotentAnswer> {
+    const fingerprint = requestFingerprint('POST /entries', input.text, input.mood, input.category);
+    const answer = await this.idempotency.answer(userId, key, fingerprint, async (trx) =>
+      present(await new EntriesRepository(trx).create(userId, input)),
+    );
+    if (!answer.replayed) await this.cache.invalidate(userId);
+    return answer;
   }
 
   async update(userId: number, id: string, input: EntryInput): Promise<boolean> {

@@ -1,5 +1,7 @@
 import type { Context, Next } from 'koa';
+import { isDatabaseDeadline, isDatabaseUnreachable } from '../db/connection-errors.js';
 import type { Logger } from '../shared/logger.js';
+import { ThrottledLog } from '../shared/throttled-log.js';
 
 /** An error whose status and message are safe to show to the client. */
 export class HttpError extends Error {
@@ -20,12 +22,21 @@ export function sendError(ctx: Context, status: number, message: string): void {
   ctx.body = { success: false, message };
 }
 
+/** What groups repeats of a failure in the log: its kind and its code or message. */
+function failureKey(error: unknown): string {
+  const e = error as { code?: unknown; name?: unknown; message?: unknown } | undefined;
+  return `${String(e?.name)}:${String(e?.code ?? e?.message).slice(0, 200)}`;
+}
+
 /**
  * The one error envelope: `{success:false,message}`. Unknown errors are logged with
  * their stack and answered as a plain 500 (database/Redis outages as 503); a client
- * never sees a stack trace.
+ * never sees a stack trace. The same failure repeating (an outage fails every request)
+ * is logged in full once, then counted (see ThrottledLog); http_requests_total counts
+ * every answer by status.
  */
 export function errorEnvelope(log: Logger) {
+  const failures = new ThrottledLog(log, 'error');
   return async (ctx: Context, next: Next): Promise<void> => {
     try {
       await next();
@@ -38,19 +49,18 @@ export function errorEnvelope(log: Logger) {
       if (typeof status === 'number' && status >= 400 && status < 500 && (error as { expose?: boolean }).expose) {
         return sendError(ctx, status, (error as Error).message);
       }
-      log.error({ err: error, route: ctx._matchedRoute }, 'request failed');
+      const route = ctx._matchedRoute;
+      const { message, code } = error as { message?: string; code?: string };
+      failures.record(failureKey(error), 'request failed', { err: error, route }, { error: { message, code }, route });
       if (isDependencyError(error)) return sendError(ctx, 503, SERVICE_UNAVAILABLE);
       sendError(ctx, 500, 'Internal server error');
     }
   };
 }
 
-/** Errors that mean Postgres or Redis is unreachable right now, not that the code is wrong. */
+/** Errors that mean Postgres or Redis is unreachable or too slow right now, not that the code is wrong. */
 export function isDependencyError(error: unknown): boolean {
-  const e = error as { code?: string; name?: string; message?: string };
-  const codes = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '08006', '08001', '08003'];
-  if (e?.code && codes.includes(e.code)) return true;
-  if (e?.name === 'KnexTimeoutError') return true;
-  if (e?.name === 'ClientClosedError' || e?.name === 'ConnectionTimeoutError') return true;
-  return /Connection terminated|connect ECONNREFUSED|Timeout acquiring a connection/i.test(e?.message ?? '');
+  if (isDatabaseUnreachable(error) || isDatabaseDeadline(error)) return true;
+  const name = (error as { name?: unknown } | undefined)?.name;
+  return name === 'ClientClosedError' || name === 'ConnectionTimeoutError';
 }

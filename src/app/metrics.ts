@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Database } from '../db/database.js';
+import { connectionsGivenUpCount, type Database } from '../db/database.js';
 import type { RedisClient } from '../cache/redis.js';
 
 /** Label used for requests that matched no route, so raw URLs never become labels. */
@@ -55,6 +55,15 @@ export function createAppMetrics(deps: { db: Database; redis: RedisClient }): Ap
     aggregator: 'min',
     collect() {
       this.set(deps.redis.isReady ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'pulse_db_connections_given_up_total',
+    help: 'Database connections destroyed because a statement on them got no answer within its deadline',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(connectionsGivenUpCount(deps.db));
     },
   });
   new Gauge({

@@ -2,6 +2,7 @@ import ratelimit from 'koa-ratelimit';
 import type { Context, Middleware } from 'koa';
 import { FIXED_WINDOW_RATELIMITER } from '../cache/fixed-window-ratelimiter.js';
 import { RateLimitRedisAdapter } from '../cache/ratelimit-redis-adapter.js';
+import { ThrottledLog } from '../shared/throttled-log.js';
 import type { AppDeps } from './context.js';
 import { sendError } from './errors.js';
 
@@ -9,7 +10,6 @@ export const RATE_LIMIT_MESSAGE = 'Rate limit exceeded. Try again later.';
 
 /** Redis answers in well under a millisecond; past this deadline the request goes through. */
 const REDIS_DEADLINE_MS = 500;
-const FAIL_OPEN_LOG_INTERVAL_MS = 5000;
 
 /** Load balancers probe /health: never refuse it (matched as loosely as the router matches it). */
 function isExempt(path: string): boolean {
@@ -39,22 +39,12 @@ export function rateLimit(deps: AppDeps): Middleware {
     errorMessage: RATE_LIMIT_MESSAGE,
   });
 
-  let lastFailOpenLog = 0;
-  let unloggedFailOpens = 0;
+  const failOpenLog = new ThrottledLog(log, 'warn');
   const failOpen = (error: unknown) => {
     metrics.rateLimitFailOpen.inc();
     metrics.rateLimitDecisions.inc({ decision: 'failed_open' });
-    const now = Date.now();
-    if (now - lastFailOpenLog < FAIL_OPEN_LOG_INTERVAL_MS) {
-      unloggedFailOpens += 1;
-      return;
-    }
-    log.warn(
-      { err: { message: (error as Error).message }, alsoLetThroughSinceLastLog: unloggedFailOpens },
-      'rate limiter cannot reach redis, request let through',
-    );
-    lastFailOpenLog = now;
-    unloggedFailOpens = 0;
+    const { message } = error as Error;
+    failOpenLog.record(message, 'rate limiter cannot reach redis, request let through', { err: { message } });
   };
 
   const block = (ctx: Context) => {

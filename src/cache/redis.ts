@@ -1,6 +1,7 @@
 import { createClient } from 'redis';
 import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/logger.js';
+import { ThrottledLog } from '../shared/throttled-log.js';
 
 export type RedisClient = ReturnType<typeof createClient>;
 
@@ -17,15 +18,9 @@ export function createRedis(url: string, log: Logger): RedisClient {
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000),
     },
   });
-  let lastErrorLog = 0;
-  client.on('error', (error: Error) => {
-    // Reconnect attempts raise an error each; one line every 5 s is enough.
-    const now = Date.now();
-    if (now - lastErrorLog > 5000) {
-      lastErrorLog = now;
-      log.warn({ err: { message: error.message } }, 'redis error');
-    }
-  });
+  // Reconnect attempts raise an error each: each kind in full once, then counted.
+  const errors = new ThrottledLog(log, 'warn');
+  client.on('error', (error: Error) => errors.record(error.message, 'redis error', { err: { message: error.message } }));
   return client;
 }
 

@@ -4,10 +4,24 @@ const UNREACHABLE_CODES = new Set([
   '57P01', '57P03', '08000', '08001', '08003', '08004', '08006',
 ]);
 
+/** Statement timeout (or cancelled), idle-in-transaction timeout. */
+const DEADLINE_CODES = new Set(['57014', '25P03']);
+
+function fieldsOf(error: unknown): { code?: unknown; name?: unknown; message: string } {
+  const e = error as { code?: unknown; name?: unknown; message?: unknown } | undefined;
+  return { code: e?.code, name: e?.name, message: String(e?.message ?? '') };
+}
+
 /** Errors that mean Postgres cannot be reached right now, not that a statement or the configuration is wrong. */
 export function isDatabaseUnreachable(error: unknown): boolean {
-  const e = error as { code?: unknown; name?: unknown; message?: unknown } | undefined;
-  if (typeof e?.code === 'string' && UNREACHABLE_CODES.has(e.code)) return true;
-  if (e?.name === 'KnexTimeoutError') return true;
-  return /Connection terminated|timeout expired|connect ECONNREFUSED|Timeout acquiring a connection/i.test(String(e?.message ?? ''));
+  const { code, name, message } = fieldsOf(error);
+  if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
+  if (name === 'KnexTimeoutError') return true;
+  return /Connection terminated|timeout expired|connect ECONNREFUSED|Timeout acquiring a connection|is not queryable/i.test(message);
+}
+
+/** A statement that ran out of its time budget (server- or client-side): the database is too slow right now. */
+export function isDatabaseDeadline(error: unknown): boolean {
+  const { code, message } = fieldsOf(error);
+  return (typeof code === 'string' && DEADLINE_CODES.has(code)) || /Query read timeout/i.test(message);
 }

@@ -1,27 +1,90 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
-import { knexConfig } from '../../knexfile.js';
+import { knexConfig, type DatabaseDeadlines, type KnexLogSink } from '../../knexfile.js';
 import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/logger.js';
+import { ThrottledLog } from '../shared/throttled-log.js';
 
 // BIGINT ids and counts fit comfortably in a double for this service; return numbers, not strings.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number.parseInt(value, 10));
 
 export type Database = Knex;
+export type { DatabaseDeadlines };
 
-export function createDatabase(databaseUrl: string, poolMax: number, log?: Logger): Database {
-  const sink = log && {
-    warn: (message: unknown) => log.warn({ knex: String(message) }, 'knex warning'),
-    error: (message: unknown) => log.error({ knex: String(message) }, 'knex error'),
-    debug: (message: unknown) => log.debug({ knex: String(message) }, 'knex debug'),
+/** pg's error when a statement's answer did not arrive within its query_timeout. */
+const QUERY_READ_TIMEOUT = 'Query read timeout';
+
+type PooledClient = pg.Client & { __knexUid: string; __knex__disposed?: unknown };
+
+/**
+ * Destroys a pool connection as soon as a statement on it misses its client deadline
+ * (a silently dead connection would otherwise be handed out again and again), and counts it.
+ */
+class DeadConnectionReaper {
+  private readonly live = new Map<string, PooledClient>();
+  count = 0;
+
+  /** knex's pool hook: remembers each new connection by knex's id for it. */
+  readonly afterCreate = (connection: unknown, done: (error: Error | null, connection: unknown) => void) => {
+    const client = connection as PooledClient;
+    const uid = client.__knexUid;
+    this.live.set(uid, client);
+    client.once('end', () => this.live.delete(uid));
+    done(null, client);
   };
-  return knexFactory(knexConfig(databaseUrl, poolMax, sink));
+
+  watch(db: Database): void {
+    db.on('query-error', (error: unknown, query: { __knexUid?: string }) => {
+      const client = query.__knexUid === undefined ? undefined : this.live.get(query.__knexUid);
+      if (!client || !((error as Error | undefined)?.message ?? '').endsWith(QUERY_READ_TIMEOUT)) return;
+      this.live.delete(client.__knexUid);
+      this.count += 1;
+      // knex's own mark for a connection its pool must destroy instead of handing out (set
+      // now: the socket's close event comes too late for the release that follows).
+      client.__knex__disposed = error;
+      // With its statement still pending, end() destroys the socket rather than waiting on it.
+      void client.end().catch(() => undefined);
+    });
+  }
 }
 
-/** `select 1` bounded by a timeout: the truth about the database right now. */
+const reapers = new WeakMap<Database, DeadConnectionReaper>();
+
+/** Connections this pool destroyed because a statement on them missed its deadline. */
+export function connectionsGivenUpCount(db: Database): number {
+  return reapers.get(db)?.count ?? 0;
+}
+
+/** knex's warnings in the log: each kind (its first line) in full once, then as a periodic count. */
+function knexLogSink(log: Logger): KnexLogSink {
+  const warnings = new ThrottledLog(log, 'warn');
+  return {
+    warn: (message) => warnings.record(String(message).split('\n', 1)[0]!.slice(0, 200), 'knex warning', { knex: String(message) }),
+    error: (message) => log.error({ knex: String(message) }, 'knex error'),
+    debug: (message) => log.debug({ knex: String(message) }, 'knex debug'),
+  };
+}
+
+/**
+ * A knex pool. With `deadlines` every statement is bounded (server and client side); in
+ * any case a statement that missed its client deadline costs its connection.
+ */
+export function createDatabase(databaseUrl: string, poolMax: number, log?: Logger, deadlines?: DatabaseDeadlines): Database {
+  const reaper = new DeadConnectionReaper();
+  const logSink = log && knexLogSink(log);
+  const db = knexFactory(knexConfig(databaseUrl, { poolMax, logSink, deadlines, afterCreate: reaper.afterCreate }));
+  reaper.watch(db);
+  reapers.set(db, reaper);
+  return db;
+}
+
+/**
+ * `select 1` bounded by a timeout: the truth about the database right now. A ping whose
+ * answer is late costs its connection, so the next ping gets a new one.
+ */
 export async function pingDatabase(db: Database, timeoutMs: number): Promise<boolean> {
   try {
-    await withDeadline(db.raw('select 1'), timeoutMs, 'database ping');
+    await withDeadline(db.raw('select 1').options({ query_timeout: timeoutMs }), timeoutMs, 'database ping');
     return true;
   } catch {
     return false;

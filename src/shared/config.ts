@@ -45,6 +45,9 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: positiveInt.max(600_000).default(5000),
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/pulse'),
   DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
+  DATABASE_CONNECT_TIMEOUT_MS: positiveInt.max(60_000).default(2000),
+  DATABASE_ACQUIRE_TIMEOUT_MS: positiveInt.max(60_000).default(2000),
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.max(600_000).default(3000),
   REDIS_URL: urlWithProtocols(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   REDIS_KEY_PREFIX: z.string().default(''),
   JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -72,6 +75,9 @@ export interface Config {
   shutdownTimeoutMs: number;
   databaseUrl: string;
   databasePoolMax: number;
+  databaseConnectTimeoutMs: number;
+  databaseAcquireTimeoutMs: number;
+  databaseStatementTimeoutMs: number;
   redisUrl: string;
   redisKeyPrefix: string;
   jwtSecret: string;
@@ -130,6 +136,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
+    databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+    databaseAcquireTimeoutMs: e.DATABASE_ACQUIRE_TIMEOUT_MS,
+    databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     jwtSecret: e.JWT_SECRET ?? DEV_JWT_SECRET,

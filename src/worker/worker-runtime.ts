@@ -54,9 +54,9 @@ async function tryDependencies(db: Database, redis: RedisClient): Promise<void> 
  */
 export async function runWorker(config: Config, channel: PrimaryChannel): Promise<void> {
   const log = createLogger('worker', config.logLevel).child({ worker: cluster.worker?.id ?? 0 });
-  const db = createDatabase(config.databaseUrl, config.databasePoolMax, log);
+  const db = createDatabase(config.databaseUrl, config.databasePoolMax, log, config);
   // Health pings get their own connection: a saturated request pool is busy, not disconnected.
-  const healthDb = createDatabase(config.databaseUrl, 1, log);
+  const healthDb = createDatabase(config.databaseUrl, 1, log, config);
   const redis = createRedis(config.redisUrl, log);
   const metrics = createAppMetrics({ db, redis });
 

@@ -41,6 +41,7 @@ describe('metrics (end to end)', function () {
       ['pulse_rate_limit_decisions_total', 'counter'],
       ['pulse_redis_up', 'gauge'],
       ['pulse_db_pool_connections', 'gauge'],
+      ['pulse_db_connections_given_up_total', 'counter'],
       // Default Node metrics of the workers, and of the primary under its own prefix.
       ['process_cpu_seconds_total', 'counter'],
       ['process_resident_memory_bytes', 'gauge'],

@@ -23,6 +23,13 @@ describe('loadConfig', () => {
     expect(config.controlSocket).to.match(/\/var\/pulse\.sock$/);
   });
 
+  it('bounds every wait on Postgres by default, and names a bad value', () => {
+    expect(loadConfig({})).to.include({ databaseConnectTimeoutMs: 2000, databaseAcquireTimeoutMs: 2000, databaseStatementTimeoutMs: 3000 });
+    expect(loadConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '15000' }).databaseStatementTimeoutMs).to.equal(15_000);
+    expect(() => loadConfig({ DATABASE_CONNECT_TIMEOUT_MS: '0' })).to.throw(ConfigError, /^invalid configuration: DATABASE_CONNECT_TIMEOUT_MS /);
+    expect(() => loadConfig({ DATABASE_ACQUIRE_TIMEOUT_MS: 'soon' })).to.throw(ConfigError, /DATABASE_ACQUIRE_TIMEOUT_MS/);
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', WORKERS: '' }).port).to.equal(8080);
   });

@@ -1,10 +1,12 @@
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { UnknownOwnerError, type EntryRow } from '../../db/entries-repository.js';
+import type { StoredAnswer } from '../../db/idempotency-repository.js';
 import { currentUserId, INVALID_TOKEN } from '../authenticate.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { isUnfiltered, type EntryService } from '../entry-service.js';
 import { HttpError } from '../errors.js';
+import { idempotencyKeyOf, REPLAYED_HEADER } from '../idempotency.js';
 import { readJsonBody } from '../json-body.js';
 import { entryIdSchema, entryInputSchema, listQuerySchema, validate } from '../validation.js';
 import { queryParams } from '../query-params.js';
@@ -30,6 +32,11 @@ function entryId(ctx: Context): string {
 }
 
 const notFound = () => new HttpError(404, ENTRY_NOT_FOUND);
+
+const created = (id: number): StoredAnswer => ({
+  status: 201,
+  body: JSON.stringify({ success: true, message: 'Entry created successfully', id }),
+});
 
 export function entryRoutes(router: Router, requireUser: Middleware, entries: EntryService): void {
   router.get('/entries', requireUser, async (ctx) => {
@@ -67,17 +74,21 @@ export function entryRoutes(router: Router, requireUser: Middleware, entries: En
   });
 
   router.post('/entries', requireUser, async (ctx) => {
+    const key = idempotencyKeyOf(ctx);
     const input = validate(entryInputSchema, await readJsonBody(ctx));
-    let id: number;
+    const userId = currentUserId(ctx);
+    let answer: StoredAnswer & { replayed?: boolean };
     try {
-      id = await entries.create(currentUserId(ctx), input);
+      answer = key === undefined ? created(await entries.create(userId, input)) : await entries.createOnce(userId, input, key, created);
     } catch (error) {
       // A correctly signed token for a user that no longer exists.
       if (error instanceof UnknownOwnerError) throw new HttpError(401, INVALID_TOKEN);
       throw error;
     }
-    ctx.status = 201;
-    ctx.body = { success: true, message: 'Entry created successfully', id };
+    if (answer.replayed) ctx.set(REPLAYED_HEADER, 'true');
+    ctx.status = answer.status;
+    ctx.type = 'application/json';
+    ctx.body = answer.body;
   });
 
   router.get('/entries/:id', requireUser, async (ctx) => {
