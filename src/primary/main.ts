@@ -46,7 +46,7 @@ log.info(
   'starting primary',
 );
 const releaseStartupSignals = holdSignalsDuringStartup(log);
-if (usesDevelopmentJwtSecret(config)) log.warn('JWT_SECRET is not set: using the development secret (never do this in production)');
+if (usesDevelopmentJwtSecret(config)) log.warn('JWT_SECRET is unset or the published development secret: anyone can sign tokens this service accepts (refused when NODE_ENV=production)');
 
 try {
   const migration = await runMigrations(config.databaseUrl);

@@ -16,6 +16,26 @@ export class ConfigError extends Error {
 }
 
 const DEV_JWT_SECRET = 'pulse-development-secret-change-me';
+/** What NODE_ENV=production requires of JWT_SECRET (README, "Configuration"). */
+export const PRODUCTION_JWT_SECRET_MIN_LENGTH = 32;
+export const PRODUCTION_JWT_SECRET_MIN_DISTINCT_CHARACTERS = 10;
+
+/**
+ * Why a JWT secret is too weak for production, or undefined when it is acceptable. Weak:
+ * the published development secret, whitespace only, fewer than 32 characters, or fewer
+ * than 10 different characters (one character repeated, a short pattern repeated). The
+ * reason never contains the secret.
+ */
+export function jwtSecretWeakness(secret: string): string | undefined {
+  if (secret === DEV_JWT_SECRET) return 'is the published development secret';
+  if (secret.trim() === '') return 'is only whitespace';
+  if (secret.length < PRODUCTION_JWT_SECRET_MIN_LENGTH) return `must be at least ${PRODUCTION_JWT_SECRET_MIN_LENGTH} characters`;
+  const distinct = new Set(secret).size;
+  if (distinct < PRODUCTION_JWT_SECRET_MIN_DISTINCT_CHARACTERS) {
+    return `must have at least ${PRODUCTION_JWT_SECRET_MIN_DISTINCT_CHARACTERS} different characters (it has ${distinct})`;
+  }
+  return undefined;
+}
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -115,8 +135,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `must be at least twice HEALTH_REPORT_INTERVAL_MS (${e.HEALTH_REPORT_INTERVAL_MS}), or healthy workers are killed as hung`,
     );
   }
-  if (production && !e.JWT_SECRET) {
-    throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production');
+  if (production) {
+    if (!e.JWT_SECRET) throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production');
+    const weakness = jwtSecretWeakness(e.JWT_SECRET);
+    if (weakness) {
+      throw new ConfigError('JWT_SECRET', `${weakness}: refused when NODE_ENV=production (generate one with: openssl rand -base64 48)`);
+    }
   }
   return {
     nodeEnv: e.NODE_ENV,
