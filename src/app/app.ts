@@ -33,9 +33,10 @@ export function createApp(deps: AppDeps): Koa {
   const router = new Router({ methods: ['HEAD', 'GET', 'PUT', 'PATCH', 'POST', 'DELETE'] });
   healthRoutes(router, deps);
   pingRoutes(router, deps);
-  const requireUser = authenticate(deps.config.jwtSecret);
+  const users = new UsersRepository(deps.db);
+  const requireUser = authenticate(deps.config.jwtSecret, (userId) => users.exists(userId));
   const entryLists = new EntryListCache(deps.redis, deps.config.redisKeyPrefix, deps.metrics);
-  authRoutes(router, new UsersRepository(deps.db), deps.config.jwtSecret);
+  authRoutes(router, users, deps.config.jwtSecret);
   entryRoutes(router, requireUser, new EntryService(new EntriesRepository(deps.db), entryLists));
   statsRoutes(router, requireUser, new StatsRepository(deps.db));
 
