@@ -77,6 +77,7 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
     for (const path of ['/health', '/health/', '/HEALTH', '/health', '/health']) {
       const res = await app.get(path);
       expect(res.status, path).to.equal(503); // the test app's supervisor never answers
+      expect(await res.json()).to.deep.equal({ status: 'unhealthy', database: 'unknown', redis: 'unknown' });
       expect(res.headers.get('x-ratelimit-limit'), path).to.equal(null);
     }
     expect(await app.counter('rateLimitDecisions')).to.equal(3);
