@@ -19,6 +19,7 @@ export interface LuaCommandDefinition {
  */
 export class RateLimitRedisAdapter {
   private readonly commands = new Map<string, LuaScript>();
+  private replyObserver: ((reply: unknown) => void) | undefined;
 
   constructor(
     private readonly redis: RedisClient,
@@ -38,10 +39,27 @@ export class RateLimitRedisAdapter {
 
   /** Runs a defined command: the first `numberOfKeys` values are keys, the rest arguments. */
   call(name: string, ...keysAndArgs: Array<string | number>): Promise<unknown> {
+    const observe = this.replyObserver;
+    this.replyObserver = undefined;
     const script = this.commands.get(name);
     if (!script) return Promise.reject(new Error(`command "${name}" is not defined`));
     const keys = keysAndArgs.slice(0, script.numberOfKeys).map(String);
     const args = keysAndArgs.slice(script.numberOfKeys);
-    return withDeadline(script.run(this.redis, keys, args), this.deadlineMs, `redis command ${name}`);
+    const reply = withDeadline(script.run(this.redis, keys, args), this.deadlineMs, `redis command ${name}`);
+    return observe ? reply.then((value) => (observe(value), value)) : reply;
+  }
+
+  /**
+   * Runs `start` and hands the reply of the command it calls synchronously, if any, to
+   * `observe` too (before its caller sees it). koa-ratelimit calls its one command before
+   * its first await, so this is how a request gets the parts of the reply the driver drops.
+   */
+  observeReply<T>(start: () => T, observe: (reply: unknown) => void): T {
+    this.replyObserver = observe;
+    try {
+      return start();
+    } finally {
+      this.replyObserver = undefined;
+    }
   }
 }

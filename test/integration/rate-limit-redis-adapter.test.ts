@@ -68,6 +68,26 @@ describe('rate limit redis adapter (ioredis custom commands on node-redis v5)', 
     expect(String(failure)).to.match(/not defined/);
   });
 
+  it('hands the reply of the command called synchronously in observeReply to the observer too, and of no later one', async () => {
+    const adapter = new RateLimitRedisAdapter(redis, 1000);
+    adapter.defineCommand('echo', { numberOfKeys: 0, lua: 'return ARGV[1]' });
+    const observed: unknown[] = [];
+    const first = adapter.observeReply(() => adapter.call('echo', 'first'), (reply) => observed.push(reply));
+    const later = adapter.call('echo', 'later');
+    expect(await first).to.equal('first');
+    expect(await later).to.equal('later');
+    let laterInside: Promise<unknown> | undefined;
+    await adapter.observeReply(
+      async () => {
+        await Promise.resolve();
+        laterInside = adapter.call('echo', 'after an await');
+      },
+      (reply) => observed.push(reply),
+    );
+    expect(await laterInside).to.equal('after an await');
+    expect(observed).to.deep.equal(['first']);
+  });
+
   it('refuses a command name that would shadow one of its own members', () => {
     const adapter = new RateLimitRedisAdapter(redis, 1000);
     expect(() => adapter.defineCommand('call', { numberOfKeys: 0, lua: 'return 1' })).to.throw(/member/);
@@ -123,6 +143,18 @@ describe('rate limit redis adapter (ioredis custom commands on node-redis v5)', 
       await limiter.get({ id: 'p' });
       expect((await limiter.get({ id: 'p', peek: true })).remaining).to.equal(2);
       expect(await redis.get(`${prefix}fixed:p`)).to.equal('1');
+    });
+
+    it('replies the time left in the window as well, and shortens an expiry longer than the window', async () => {
+      const adapter = new RateLimitRedisAdapter(redis, 1000);
+      adapter.defineCommand('ratelimiter', FIXED_WINDOW_RATELIMITER);
+      const key = `${prefix}fixed:long`;
+      await redis.set(key, '1', { PX: 3_600_000 });
+      const [remaining, reset, max, windowLeftMs] = (await adapter.call('ratelimiter', key, 0, 60_000, 3, '0')) as number[];
+      expect([remaining, max]).to.deep.equal([2, 3]);
+      expect(windowLeftMs).to.equal(60_000);
+      expect(await redis.pTTL(key)).to.be.within(59_000, 60_000);
+      expect(reset! * 1000).to.be.within(Date.now() + 59_000, Date.now() + 61_000);
     });
 
     it('gives a counter left without expiry one, so nobody stays blocked forever', async () => {
