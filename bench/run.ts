@@ -17,9 +17,11 @@ import { cleanupAll, onCleanup } from './lib/cleanup.js';
 import { limiterlessBuild } from './lib/limiterless-build.js';
 import { seedJournal, type JournalFixture } from './lib/journal-fixture.js';
 import { describeMachine, loadAverage } from './lib/machine.js';
+import { RedisServerProcess } from '../test/support/redis-server.js';
 import { consoleTable, resultsMarkdown, writeResults, type SectionResult } from './lib/report.js';
 import { benchSettings } from './lib/settings.js';
 import { benchMetricsScrape } from './sections/metrics-scrape.js';
+import { benchRedisBrownout } from './sections/redis-brownout.js';
 import { benchRollingRestart, type LoadTarget } from './sections/rolling-restart.js';
 import { benchSigterm } from './sections/sigterm.js';
 import { benchThroughput } from './sections/throughput.js';
@@ -88,7 +90,54 @@ async function runSections(): Promise<SectionResult[]> {
   sections.push(await section('4. /metrics scrape latency', () => benchMetricsScrape(second, target(second, '/ping'), settings, log)));
   await second.stop();
 
+  sections.push(await section('6. Redis brownout', () => redisBrownout(settings)));
+
   return sections.sort((a, b) => a.title.localeCompare(b.title));
+}
+
+/**
+ * The tests' shared Redis must not be frozen: the brownout runs on a private redis-server, with
+ * two clusters on it: Pulse as configured, and an ablation whose breaker a 10 s hang never opens.
+ */
+async function redisBrownout(settings: ReturnType<typeof benchSettings>): Promise<SectionResult> {
+  log('starting a private redis-server and two Pulse clusters on it (as configured; REDIS_BREAKER_THRESHOLD=1000)');
+  const redis = await RedisServerProcess.start();
+  const stopRedis = onCleanup('stop the private redis-server', () => redis.close());
+  const clusters: PulseProcess[] = [];
+  try {
+    const seeded = async (env: Record<string, string>) => {
+      const pulse = await startCluster(settings.workers, { REDIS_URL: redis.url, ...env });
+      clusters.push(pulse);
+      return { pulse, fixture: await seedJournal(pulse, settings.entries, settings.deepRow) };
+    };
+    const real = await seeded({});
+    const ablation = await seeded({ REDIS_BREAKER_THRESHOLD: '1000' });
+    const keysetPage = `/entries?cursor=&limit=${settings.pageLimit}`;
+    const pageOne = `/entries?page=1&limit=${settings.pageLimit}`;
+    return await benchRedisBrownout(
+      [
+        { label: 'Pulse, first keyset page', pulse: real.pulse, target: target(real.pulse, keysetPage, real.fixture.headers), judged: true },
+        {
+          label: 'Pulse, offset page 1 (cached)',
+          pulse: real.pulse,
+          target: target(real.pulse, pageOne, real.fixture.headers),
+          withoutCache: target(real.pulse, `${pageOne}&from=1970-01-01`, real.fixture.headers),
+        },
+        {
+          label: 'ablation: breaker never opening (REDIS_BREAKER_THRESHOLD=1000), first keyset page',
+          pulse: ablation.pulse,
+          target: target(ablation.pulse, keysetPage, ablation.fixture.headers),
+          ablation: true,
+        },
+      ],
+      redis,
+      settings,
+      log,
+    );
+  } finally {
+    for (const pulse of clusters) await pulse.stop();
+    await stopRedis();
+  }
 }
 
 async function main(): Promise<number> {

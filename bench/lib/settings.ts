@@ -22,6 +22,13 @@ export interface BenchSettings {
   crashLoadPauseMs: number;
   scrapes: number;
   scrapeWorkerCounts: number[];
+  brownoutConnections: number;
+  /** Normal service measured before Redis is frozen (after the warm-up). */
+  brownoutNormalMs: number;
+  /** How long Redis stays SIGSTOPped. */
+  brownoutHangMs: number;
+  /** Measured after SIGCONT. */
+  brownoutAfterMs: number;
 }
 
 export function benchSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
@@ -44,5 +51,9 @@ export function benchSettings(env: NodeJS.ProcessEnv = process.env): BenchSettin
     crashLoadPauseMs: 10,
     scrapes: quick ? 10 : 50,
     scrapeWorkerCounts: [2, 8, 16],
+    brownoutConnections: 32,
+    brownoutNormalMs: quick ? 2000 : 5000,
+    brownoutHangMs: quick ? 4000 : 10_000,
+    brownoutAfterMs: quick ? 3000 : 5000,
   };
 }

@@ -2,6 +2,7 @@ import ratelimit from 'koa-ratelimit';
 import type { Context, Middleware } from 'koa';
 import { FIXED_WINDOW_RATELIMITER, isFixedWindowReply } from '../cache/fixed-window-ratelimiter.js';
 import { RateLimitRedisAdapter } from '../cache/ratelimit-redis-adapter.js';
+import { isBreakerOpen, type RedisBreaker } from '../cache/redis-breaker.js';
 import type { AppDeps } from './context.js';
 import { sendError } from './errors.js';
 
@@ -20,12 +21,14 @@ function isExempt(path: string): boolean {
  * RATE_LIMIT_MAX requests per RATE_LIMIT_WINDOW_MS per client IP, counted in Redis so that
  * every worker and machine shares the count (fixed window: see fixed-window-ratelimiter.ts).
  * Every limited response carries X-RateLimit-Limit/Remaining/Reset; a blocked one is a 429
- * with Retry-After. When Redis cannot answer, requests go through: logged (throttled) and
- * counted, never a 500 and never a wait beyond a short deadline.
+ * with Retry-After. When Redis cannot answer, requests go through: counted, never a 500
+ * and never a wait beyond a short deadline (none while the Redis breaker is open); Redis
+ * failures are logged (throttled), skips by the open breaker only counted (the breaker
+ * logs when it opens and closes).
  */
-export function rateLimit(deps: AppDeps): Middleware {
+export function rateLimit(deps: AppDeps, breaker: RedisBreaker): Middleware {
   const { config, metrics, log } = deps;
-  const db = new RateLimitRedisAdapter(deps.redis, REDIS_DEADLINE_MS);
+  const db = new RateLimitRedisAdapter(deps.redis, breaker, REDIS_DEADLINE_MS);
   db.defineCommand('ratelimiter', FIXED_WINDOW_RATELIMITER);
   const limiter = ratelimit({
     driver: 'redis',
@@ -44,6 +47,7 @@ export function rateLimit(deps: AppDeps): Middleware {
   const failOpen = (error: unknown) => {
     metrics.rateLimitFailOpen.inc();
     metrics.rateLimitDecisions.inc({ decision: 'failed_open' });
+    if (isBreakerOpen(error)) return;
     const now = Date.now();
     if (now - lastFailOpenLog < FAIL_OPEN_LOG_INTERVAL_MS) {
       unloggedFailOpens += 1;

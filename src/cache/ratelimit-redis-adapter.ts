@@ -1,5 +1,6 @@
 import { withDeadline } from '../shared/deadline.js';
 import { LuaScript } from './lua-script.js';
+import type { RedisBreaker } from './redis-breaker.js';
 import type { RedisClient } from './redis.js';
 
 /** A custom command as ioredis' `defineCommand` takes it. */
@@ -15,7 +16,8 @@ export interface LuaCommandDefinition {
  * async-ratelimiter only uses ioredis custom commands: `db.defineCommand(name,
  * {numberOfKeys, lua})` unless `db[name]` already exists, then `db[name](...keys,
  * ...args)` per request, resolving to the script's reply or rejecting. Each call is
- * bounded by `deadlineMs` so that a hung Redis cannot hold a request.
+ * bounded by `deadlineMs` and goes through the worker's Redis breaker, so that a hung
+ * Redis holds a request for one deadline at most, and none once the breaker is open.
  */
 export class RateLimitRedisAdapter {
   private readonly commands = new Map<string, LuaScript>();
@@ -23,6 +25,7 @@ export class RateLimitRedisAdapter {
 
   constructor(
     private readonly redis: RedisClient,
+    private readonly breaker: RedisBreaker,
     private readonly deadlineMs: number,
   ) {}
 
@@ -45,7 +48,7 @@ export class RateLimitRedisAdapter {
     if (!script) return Promise.reject(new Error(`command "${name}" is not defined`));
     const keys = keysAndArgs.slice(0, script.numberOfKeys).map(String);
     const args = keysAndArgs.slice(script.numberOfKeys);
-    const reply = withDeadline(script.run(this.redis, keys, args), this.deadlineMs, `redis command ${name}`);
+    const reply = this.breaker.run('rate_limit', () => withDeadline(script.run(this.redis, keys, args), this.deadlineMs, `redis command ${name}`));
     return observe ? reply.then((value) => (observe(value), value)) : reply;
   }
 

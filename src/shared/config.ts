@@ -67,6 +67,8 @@ const envSchema = z.object({
   DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
   REDIS_URL: urlWithProtocols(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   REDIS_KEY_PREFIX: z.string().default(''),
+  REDIS_BREAKER_THRESHOLD: positiveInt.max(1000).default(5),
+  REDIS_BREAKER_COOL_OFF_MS: positiveInt.max(600_000).default(1000),
   JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: logLevel.default('info'),
   PING_MESSAGE: z.string().default('pong'),
@@ -93,6 +95,8 @@ export interface Config {
   databasePoolMax: number;
   redisUrl: string;
   redisKeyPrefix: string;
+  redisBreakerThreshold: number;
+  redisBreakerCoolOffMs: number;
   jwtSecret: string;
   logLevel: z.infer<typeof logLevel>;
   pingMessage: string;
@@ -154,6 +158,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePoolMax: e.DATABASE_POOL_MAX,
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    redisBreakerThreshold: e.REDIS_BREAKER_THRESHOLD,
+    redisBreakerCoolOffMs: e.REDIS_BREAKER_COOL_OFF_MS,
     jwtSecret: e.JWT_SECRET ?? DEV_JWT_SECRET,
     logLevel: e.LOG_LEVEL,
     pingMessage: e.PING_MESSAGE,

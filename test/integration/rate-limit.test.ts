@@ -4,6 +4,7 @@ import Koa from 'koa';
 import { errorEnvelope } from '../../src/app/errors.js';
 import { RATE_LIMIT_MESSAGE, rateLimit } from '../../src/app/rate-limit.js';
 import { uniqueRedisPrefix } from '../support/databases.js';
+import { testBreaker } from '../support/redis-breaker.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { startLimitedApp, type LimitedApp } from './rate-limit-harness.js';
 
@@ -131,7 +132,7 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
           const koa = new Koa();
           koa.silent = true;
           koa.use(errorEnvelope(deps.log));
-          koa.use(rateLimit(deps));
+          koa.use(rateLimit(deps, testBreaker()));
           koa.use(() => {
             throw new Error('downstream bug');
           });
