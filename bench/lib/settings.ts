@@ -4,6 +4,8 @@
  */
 export interface BenchSettings {
   quick: boolean;
+  /** BENCH_SECTIONS: only these sections run (all when undefined). */
+  sections: number[] | undefined;
   /** Workers of every cluster compared for throughput and restarts (the machine has 2 cores). */
   workers: number;
   throughputConnections: number;
@@ -31,10 +33,22 @@ export interface BenchSettings {
   brownoutAfterMs: number;
 }
 
+const SECTION_COUNT = 6;
+
+function parseSections(value: string | undefined): number[] | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const sections = value.split(',').map((part) => Number(part.trim()));
+  if (sections.some((section) => !Number.isInteger(section) || section < 1 || section > SECTION_COUNT)) {
+    throw new Error(`BENCH_SECTIONS must list section numbers from 1 to ${SECTION_COUNT}, comma-separated (got ${JSON.stringify(value)})`);
+  }
+  return [...new Set(sections)].sort((a, b) => a - b);
+}
+
 export function benchSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
   const quick = env.BENCH_QUICK === '1';
   return {
     quick,
+    sections: parseSections(env.BENCH_SECTIONS),
     workers: 2,
     throughputConnections: 32,
     warmupS: quick ? 1 : 2,
