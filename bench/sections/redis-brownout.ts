@@ -45,6 +45,8 @@ interface BrownoutRun {
   /** Answers per second, second by second, from the SIGSTOP on. */
   perSecond: number[];
   hangSeconds: number;
+  /** Breakers opened (log lines, all workers) before the SIGSTOP, during the hang, after the SIGCONT. */
+  openings: { before: number; during: number; after: number };
   breakerCounts: string;
 }
 
@@ -88,8 +90,8 @@ async function measureWithoutCache(target: LoadTarget, settings: BenchSettings):
 
 async function brownout(scenario: BrownoutScenario, redis: RedisServerProcess, settings: BenchSettings, log: (line: string) => void): Promise<BrownoutRun> {
   const { pulse, target } = scenario;
-  const withoutCache = scenario.withoutCache && (await measureWithoutCache(scenario.withoutCache, settings));
   const logFrom = pulse.logs.length;
+  const withoutCache = scenario.withoutCache && (await measureWithoutCache(scenario.withoutCache, settings));
   const load = new RecordedHttpLoad({ port: target.port, path: target.path, concurrency: settings.brownoutConnections, headers: target.headers });
   let freezeAt = 0;
   let unfreezeAt = 0;
@@ -109,8 +111,9 @@ async function brownout(scenario: BrownoutScenario, redis: RedisServerProcess, s
   const normal = load.window(load.startedAt + settings.warmupS * 1000, freezeAt);
   const whole = load.window(load.startedAt, stoppedAt);
   const logs = pulse.logs.slice(logFrom);
-  const opened = logs.filter((line) => line.msg.startsWith('redis breaker opened')).length;
-  const closings = logs.filter((line) => line.msg === BREAKER_CLOSED_LOG).map(logTime);
+  const openedAt = logs.filter((line) => line.msg.startsWith('redis breaker opened')).map(logTime);
+  const opened = openedAt.filter((at) => at >= freezeAt).length;
+  const closings = logs.filter((line) => line.msg === BREAKER_CLOSED_LOG).map(logTime).filter((at) => at >= freezeAt);
   const perSecond: number[] = [];
   for (let from = freezeAt; from + 1000 <= stoppedAt; from += 1000) perSecond.push(load.window(from, from + 1000).ok);
   const run: BrownoutRun = {
@@ -124,6 +127,11 @@ async function brownout(scenario: BrownoutScenario, redis: RedisServerProcess, s
     throughputBackMs: backToRate(load, unfreezeAt, stoppedAt, RECOVERED_SHARE * normal.requestsPerSecond),
     perSecond,
     hangSeconds: Math.round((unfreezeAt - freezeAt) / 1000),
+    openings: {
+      before: openedAt.filter((at) => at < freezeAt).length,
+      during: openedAt.filter((at) => at >= freezeAt && at < unfreezeAt).length,
+      after: openedAt.filter((at) => at >= unfreezeAt).length,
+    },
     breakerCounts: await breakerCounts(pulse),
   };
   log(
@@ -216,7 +224,11 @@ export async function benchRedisBrownout(
     '',
     ...runs.map((run) => `- ${run.scenario.label}: ${run.perSecond.slice(0, run.hangSeconds).join(', ')} | ${run.perSecond.slice(run.hangSeconds).join(', ')}`),
     '',
-    ...runs.map((run) => `- ${run.scenario.label}: ${run.breakerCounts}.`),
+    ...runs.map(
+      (run) =>
+        `- ${run.scenario.label}: breakers opened (log lines) ${run.openings.before} times before the SIGSTOP, ${run.openings.during} during the hang, ` +
+        `${run.openings.after} after the SIGCONT; ${run.breakerCounts}.`,
+    ),
   ].join('\n');
   return {
     title: '6. Redis brownout',
