@@ -4,6 +4,8 @@
  */
 export interface BenchSettings {
   quick: boolean;
+  /** BENCH_SECTIONS: only these sections run (all when undefined). */
+  sections: number[] | undefined;
   /** Workers of every cluster compared for throughput and restarts (the machine has 2 cores). */
   workers: number;
   throughputConnections: number;
@@ -22,12 +24,31 @@ export interface BenchSettings {
   crashLoadPauseMs: number;
   scrapes: number;
   scrapeWorkerCounts: number[];
+  brownoutConnections: number;
+  /** Normal service measured before Redis is frozen (after the warm-up). */
+  brownoutNormalMs: number;
+  /** How long Redis stays SIGSTOPped. */
+  brownoutHangMs: number;
+  /** Measured after SIGCONT. */
+  brownoutAfterMs: number;
+}
+
+const SECTION_COUNT = 6;
+
+function parseSections(value: string | undefined): number[] | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const sections = value.split(',').map((part) => Number(part.trim()));
+  if (sections.some((section) => !Number.isInteger(section) || section < 1 || section > SECTION_COUNT)) {
+    throw new Error(`BENCH_SECTIONS must list section numbers from 1 to ${SECTION_COUNT}, comma-separated (got ${JSON.stringify(value)})`);
+  }
+  return [...new Set(sections)].sort((a, b) => a - b);
 }
 
 export function benchSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
   const quick = env.BENCH_QUICK === '1';
   return {
     quick,
+    sections: parseSections(env.BENCH_SECTIONS),
     workers: 2,
     throughputConnections: 32,
     warmupS: quick ? 1 : 2,
@@ -44,5 +65,9 @@ export function benchSettings(env: NodeJS.ProcessEnv = process.env): BenchSettin
     crashLoadPauseMs: 10,
     scrapes: quick ? 10 : 50,
     scrapeWorkerCounts: [2, 8, 16],
+    brownoutConnections: 32,
+    brownoutNormalMs: quick ? 2000 : 5000,
+    brownoutHangMs: quick ? 4000 : 10_000,
+    brownoutAfterMs: quick ? 3000 : 5000,
   };
 }

@@ -1,6 +1,7 @@
 import Koa from 'koa';
 import Router from '@koa/router';
 import { EntryListCache } from '../cache/entry-list-cache.js';
+import { RedisBreaker } from '../cache/redis-breaker.js';
 import { EntriesRepository } from '../db/entries-repository.js';
 import { StatsRepository } from '../db/stats-repository.js';
 import { UsersRepository } from '../db/users-repository.js';
@@ -34,15 +35,18 @@ export function createApp(deps: AppDeps): Koa {
   const router = new Router({ methods: ['HEAD', 'GET', 'PUT', 'PATCH', 'POST', 'DELETE'] });
   healthRoutes(router, deps);
   pingRoutes(router, deps);
-  const requireUser = authenticate(deps.config.jwtSecret);
-  const entryLists = new EntryListCache(deps.redis, deps.config.redisKeyPrefix, deps.metrics);
-  authRoutes(router, new UsersRepository(deps.db), deps.config.jwtSecret);
+  const users = new UsersRepository(deps.db);
+  const requireUser = authenticate(deps.config.jwtSecret, (userId) => users.exists(userId));
+  // One breaker for the worker's Redis client: the limiter and the cache see the same outage.
+  const redisBreaker = new RedisBreaker(deps.config, deps.metrics.redisBreaker, deps.log);
+  const entryLists = new EntryListCache(deps.redis, redisBreaker, deps.config.redisKeyPrefix, deps.metrics);
+  authRoutes(router, users, deps.config.jwtSecret);
   entryRoutes(router, requireUser, new EntryService(new EntriesRepository(deps.db), entryLists, new IdempotentRequests(deps.db)));
   statsRoutes(router, requireUser, new StatsRepository(deps.db));
 
   app.use(requestMetrics(deps.metrics, (ctx) => matchedPattern(router, ctx.path, ctx.method)));
   app.use(errorEnvelope(deps.log));
-  app.use(rateLimit(deps));
+  app.use(rateLimit(deps, redisBreaker));
   app.use(routeFallbacks());
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { connectionsGivenUpCount, type Database } from '../db/database.js';
 import type { RedisClient } from '../cache/redis.js';
+import { createRedisBreakerMetrics, type RedisBreakerMetrics } from '../cache/redis-breaker.js';
 
 /** Label used for requests that matched no route, so raw URLs never become labels. */
 export const UNMATCHED_ROUTE = '<unmatched>';
@@ -12,6 +13,7 @@ export interface AppMetrics {
   rateLimitDecisions: Counter<'decision'>;
   rateLimitFailOpen: Counter;
   cacheLookups: Counter<'cache' | 'result'>;
+  redisBreaker: RedisBreakerMetrics;
 }
 
 export function createAppMetrics(deps: { db: Database; redis: RedisClient }): AppMetrics {
@@ -44,7 +46,7 @@ export function createAppMetrics(deps: { db: Database; redis: RedisClient }): Ap
   });
   const cacheLookups = new Counter({
     name: 'pulse_cache_lookups_total',
-    help: 'Cache lookups by cache and result (hit, miss, error)',
+    help: 'Cache lookups by cache and result (hit, miss, error, bypassed; write_error, write_bypassed for stores and invalidations)',
     labelNames: ['cache', 'result'] as const,
     registers: [registry],
   });
@@ -83,5 +85,7 @@ export function createAppMetrics(deps: { db: Database; redis: RedisClient }): Ap
     },
   });
 
-  return { registry, httpRequestsTotal, httpRequestDuration, rateLimitDecisions, rateLimitFailOpen, cacheLookups };
+  const redisBreaker = createRedisBreakerMetrics(registry);
+
+  return { registry, httpRequestsTotal, httpRequestDuration, rateLimitDecisions, rateLimitFailOpen, cacheLookups, redisBreaker };
 }

@@ -1,8 +1,9 @@
 import ratelimit from 'koa-ratelimit';
 import type { Context, Middleware } from 'koa';
-import { FIXED_WINDOW_RATELIMITER } from '../cache/fixed-window-ratelimiter.js';
+import { FIXED_WINDOW_RATELIMITER, isFixedWindowReply } from '../cache/fixed-window-ratelimiter.js';
 import { RateLimitRedisAdapter } from '../cache/ratelimit-redis-adapter.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
+import { isBreakerOpen, type RedisBreaker } from '../cache/redis-breaker.js';
 import type { AppDeps } from './context.js';
 import { sendError } from './errors.js';
 
@@ -20,12 +21,14 @@ function isExempt(path: string): boolean {
  * RATE_LIMIT_MAX requests per RATE_LIMIT_WINDOW_MS per client IP, counted in Redis so that
  * every worker and machine shares the count (fixed window: see fixed-window-ratelimiter.ts).
  * Every limited response carries X-RateLimit-Limit/Remaining/Reset; a blocked one is a 429
- * with Retry-After. When Redis cannot answer, requests go through: logged (throttled) and
- * counted, never a 500 and never a wait beyond a short deadline.
+ * with Retry-After. When Redis cannot answer, requests go through: counted, never a 500
+ * and never a wait beyond a short deadline (none while the Redis breaker is open); Redis
+ * failures are logged (throttled), skips by the open breaker only counted (the breaker
+ * logs when it opens and closes).
  */
-export function rateLimit(deps: AppDeps): Middleware {
+export function rateLimit(deps: AppDeps, breaker: RedisBreaker): Middleware {
   const { config, metrics, log } = deps;
-  const db = new RateLimitRedisAdapter(deps.redis, REDIS_DEADLINE_MS);
+  const db = new RateLimitRedisAdapter(deps.redis, breaker, REDIS_DEADLINE_MS);
   db.defineCommand('ratelimiter', FIXED_WINDOW_RATELIMITER);
   const limiter = ratelimit({
     driver: 'redis',
@@ -43,34 +46,45 @@ export function rateLimit(deps: AppDeps): Middleware {
   const failOpen = (error: unknown) => {
     metrics.rateLimitFailOpen.inc();
     metrics.rateLimitDecisions.inc({ decision: 'failed_open' });
+    if (isBreakerOpen(error)) return;
     const { message } = error as Error;
     failOpenLog.record(message, 'rate limiter cannot reach redis, request let through', { err: { message } });
   };
 
-  const block = (ctx: Context) => {
+  /**
+   * koa-ratelimit's Retry-After is the reset minus this worker's clock, truncated (0 in the
+   * window's last second, 60 or 61 at its start, early after a clock step). Announce what
+   * Redis said is left of the window instead, in whole seconds rounded up: a client that
+   * waits that long is admitted, and it never exceeds the window.
+   */
+  const block = (ctx: Context, windowLeftMs: number) => {
     metrics.rateLimitDecisions.inc({ decision: 'blocked' });
-    // koa-ratelimit truncates Retry-After (0 in the window's last second). Count whole seconds
-    // up to X-RateLimit-Reset instead, so that a client waiting that long is never refused.
-    const resetSeconds = Number(ctx.response.get('X-RateLimit-Reset'));
-    ctx.set('Retry-After', String(Math.max(1, Math.ceil(resetSeconds - Date.now() / 1000))));
+    ctx.set('Retry-After', String(Math.ceil(Math.min(windowLeftMs, config.rateLimitWindowMs) / 1000)));
     sendError(ctx, 429, RATE_LIMIT_MESSAGE);
   };
 
   return async (ctx, next) => {
     if (isExempt(ctx.path)) return next();
     let admitted = false;
+    let windowLeftMs = config.rateLimitWindowMs;
+    const admit = () => {
+      admitted = true;
+      metrics.rateLimitDecisions.inc({ decision: 'allowed' });
+      return next();
+    };
     try {
-      await limiter(ctx, () => {
-        admitted = true;
-        metrics.rateLimitDecisions.inc({ decision: 'allowed' });
-        return next();
-      });
+      await db.observeReply(
+        () => limiter(ctx, admit),
+        (reply) => {
+          if (isFixedWindowReply(reply)) windowLeftMs = reply[3];
+        },
+      );
     } catch (error) {
       // An error from downstream is not the limiter's: let the error envelope answer it.
       if (admitted) throw error;
       failOpen(error);
       return next();
     }
-    if (!admitted) block(ctx);
+    if (!admitted) block(ctx, windowLeftMs);
   };
 }

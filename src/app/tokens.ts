@@ -26,35 +26,67 @@ interface VerifiedToken {
   expiresAtMs: number;
 }
 
+/** Whether a user id names a user; rejects when the database cannot say. */
+export type UserExists = (userId: number) => Promise<boolean>;
+
 /**
- * Checks bearer tokens. A client sends the same token on every request, so a token that
- * verified is remembered (bounded, oldest first out) and only its expiry is checked
- * again: the signature check and claim parsing were about a tenth of an authenticated
- * request's CPU. Only tokens that verified are remembered, so forged ones cannot fill it.
+ * Checks bearer tokens: HS256 signature, an `exp` claim (required: the issuer always sets
+ * one) not yet reached, a positive integer `user_id`, and a user of that id. A client sends
+ * the same token on every request, so a token that passed is remembered (bounded, oldest
+ * first out) and only its expiry is checked again: the signature check and claim parsing
+ * were about a tenth of an authenticated request's CPU, and the user lookup would be a
+ * query per request. Only tokens that passed are remembered, so forged ones cannot fill it.
  */
 export class TokenVerifier {
   private readonly key: KeyObject;
-  private readonly verified = new Map<string, VerifiedToken>();
+  private readonly accepted = new Map<string, VerifiedToken>();
+  /** First checks of a token's user in progress, shared by concurrent requests with it. */
+  private readonly checking = new Map<string, Promise<VerifiedToken | undefined>>();
 
   constructor(
     secret: string,
+    private readonly userExists: UserExists,
     private readonly capacity = DEFAULT_VERIFIED_TOKEN_CAPACITY,
     private readonly now: () => number = Date.now,
   ) {
     this.key = secretKey(secret);
   }
 
-  /** The token's user id, or undefined for a bad signature, an expired token or odd claims. */
-  userIdOf(token: string): number | undefined {
-    const remembered = this.verified.get(token);
-    if (remembered) {
-      if (this.now() < remembered.expiresAtMs) return remembered.userId;
-      this.verified.delete(token);
-      return undefined;
-    }
+  /** The user id of a token already accepted and not yet expired, else undefined (no I/O). */
+  rememberedUserId(token: string): number | undefined {
+    const remembered = this.accepted.get(token);
+    if (!remembered) return undefined;
+    if (this.now() < remembered.expiresAtMs) return remembered.userId;
+    this.accepted.delete(token);
+    return undefined;
+  }
+
+  /**
+   * The token's user id, or undefined for a bad signature, a missing or reached exp, odd
+   * claims or a user that does not exist. Rejects (nothing remembered) when the user
+   * lookup fails.
+   */
+  async userIdOf(token: string): Promise<number | undefined> {
+    const remembered = this.rememberedUserId(token);
+    if (remembered !== undefined) return remembered;
     const verified = this.verify(token);
-    if (verified) this.remember(token, verified);
-    return verified?.userId;
+    if (!verified) return undefined;
+    let check = this.checking.get(token);
+    if (!check) {
+      check = this.checkUser(token, verified);
+      this.checking.set(token, check);
+      void check.then(
+        () => this.checking.delete(token),
+        () => this.checking.delete(token),
+      );
+    }
+    return (await check)?.userId;
+  }
+
+  private async checkUser(token: string, verified: VerifiedToken): Promise<VerifiedToken | undefined> {
+    if (!(await this.userExists(verified.userId))) return undefined;
+    this.remember(token, verified);
+    return verified;
   }
 
   private verify(token: string): VerifiedToken | undefined {
@@ -63,23 +95,24 @@ export class TokenVerifier {
       if (typeof claims !== 'object') return undefined;
       const { user_id: userId, exp } = claims as { user_id?: unknown; exp?: unknown };
       if (typeof userId !== 'number' || !Number.isSafeInteger(userId) || userId <= 0) return undefined;
-      // jsonwebtoken has already refused an exp that is not a number.
-      return { userId, expiresAtMs: typeof exp === 'number' ? exp * 1000 : Number.POSITIVE_INFINITY };
+      // jsonwebtoken refuses an exp that is not a number, but accepts a token without one.
+      if (typeof exp !== 'number') return undefined;
+      return { userId, expiresAtMs: exp * 1000 };
     } catch {
       return undefined;
     }
   }
 
   private remember(token: string, verified: VerifiedToken): void {
-    if (this.verified.size >= this.capacity) {
-      const oldest = this.verified.keys().next().value;
-      if (oldest !== undefined) this.verified.delete(oldest);
+    if (this.accepted.size >= this.capacity) {
+      const oldest = this.accepted.keys().next().value;
+      if (oldest !== undefined) this.accepted.delete(oldest);
     }
-    this.verified.set(token, verified);
+    this.accepted.set(token, verified);
   }
 
-  /** How many verified tokens are remembered (for tests). */
+  /** How many accepted tokens are remembered (for tests). */
   get size(): number {
-    return this.verified.size;
+    return this.accepted.size;
   }
 }

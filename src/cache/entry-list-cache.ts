@@ -1,6 +1,7 @@
 import type { AppMetrics } from '../app/metrics.js';
 import { withDeadline } from '../shared/deadline.js';
 import { LuaScript } from './lua-script.js';
+import { isBreakerOpen, type RedisBreaker } from './redis-breaker.js';
 import type { RedisClient } from './redis.js';
 
 /** Past this, a Redis call is abandoned: the database can answer instead. */
@@ -43,6 +44,11 @@ function parseCount(raw: string): number | undefined {
 }
 
 type CacheName = 'entry_count' | 'entry_first_page';
+type LookupResult = 'hit' | 'miss' | 'error' | 'bypassed' | 'write_error' | 'write_bypassed';
+/** Why a Redis call failed: Redis failed it, or the open breaker skipped it. */
+type Failure = 'error' | 'bypassed';
+
+const failureOf = (error: unknown): Failure => (isBreakerOpen(error) ? 'bypassed' : 'error');
 
 export interface EntryListCacheOptions {
   writeFenceMs?: number;
@@ -53,8 +59,9 @@ export interface EntryListCacheOptions {
  * Per user, shared by all workers through Redis (TTL 60 s): the entry count
  * (`<prefix>count:user:<id>`) and the serialized first page of the unfiltered list, one
  * hash field per page size (`<prefix>first-page:user:<id>`). Redis trouble never fails
- * nor holds a request: a lookup becomes a miss and a store is skipped (both counted in
- * pulse_cache_lookups_total).
+ * nor holds a request beyond a short deadline (none while the worker's Redis breaker is
+ * open): a lookup becomes a miss and a store is skipped (counted in
+ * pulse_cache_lookups_total: error, or bypassed when the breaker skipped the call).
  *
  * A read after a successful write must see the write, from any worker:
  * - invalidate() deletes the count and the first page and sets a short write fence in one
@@ -74,6 +81,7 @@ export class EntryListCache {
 
   constructor(
     private readonly redis: RedisClient,
+    private readonly breaker: RedisBreaker,
     private readonly keyPrefix: string,
     private readonly metrics: AppMetrics,
     private readonly ttlSeconds = 60,
@@ -115,16 +123,16 @@ export class EntryListCache {
     parse: (raw: string) => T | undefined,
   ): Promise<T | undefined> {
     if (this.unconfirmedInvalidations.has(userId)) {
-      this.countLookup(cache, (await this.tryInvalidate(userId)) ? 'miss' : 'error');
+      this.countLookup(cache, (await this.tryInvalidate(userId)) ?? 'miss');
       return undefined;
     }
     try {
-      const raw = await this.bounded(read(), `read ${cache}`);
+      const raw = await this.bounded(read, `read ${cache}`);
       const value = raw === null || raw === undefined ? undefined : parse(raw);
       this.countLookup(cache, value === undefined ? 'miss' : 'hit');
       return value;
-    } catch {
-      this.countLookup(cache, 'error');
+    } catch (error) {
+      this.countLookup(cache, failureOf(error));
       return undefined;
     }
   }
@@ -132,34 +140,38 @@ export class EntryListCache {
   private async store(userId: number, cache: CacheName, write: () => Promise<unknown>): Promise<void> {
     if (this.unconfirmedInvalidations.has(userId)) return;
     try {
-      await this.bounded(write(), `store ${cache}`);
-    } catch {
-      this.countLookup(cache, 'write_error');
+      await this.bounded(write, `store ${cache}`);
+    } catch (error) {
+      this.countLookup(cache, `write_${failureOf(error)}`);
     }
   }
 
   /** Call after every committed write of the user's entries. Never throws. */
   async invalidate(userId: number): Promise<void> {
-    if (!(await this.tryInvalidate(userId))) this.scheduleRetry();
+    if (await this.tryInvalidate(userId)) this.scheduleRetry();
   }
 
-  private async tryInvalidate(userId: number): Promise<boolean> {
+  /** Undefined once the invalidation is confirmed, else why it failed. */
+  private async tryInvalidate(userId: number): Promise<Failure | undefined> {
     this.invalidationAttempts += 1;
     const attempt = this.invalidationAttempts;
-    try {
-      // One transaction: no store can land between the fence and the delete.
-      const transaction = this.redis
+    // One transaction: no store can land between the fence and the delete.
+    const invalidation = () =>
+      this.redis
         .multi()
         .set(this.fenceKey(userId), '1', { PX: this.writeFenceMs })
-        .del([this.countKey(userId), this.firstPageKey(userId)]);
-      await this.bounded(transaction.exec(), 'invalidate count and first page');
+        .del([this.countKey(userId), this.firstPageKey(userId)])
+        .exec();
+    try {
+      await this.bounded(invalidation, 'invalidate count and first page');
       // Only an attempt that started after the latest failed one covers that failure's write.
       if ((this.unconfirmedInvalidations.get(userId) ?? 0) < attempt) this.unconfirmedInvalidations.delete(userId);
-      return true;
-    } catch {
-      this.countLookup('entry_count', 'write_error');
+      return undefined;
+    } catch (error) {
+      const failure = failureOf(error);
+      this.countLookup('entry_count', `write_${failure}`);
       this.unconfirmedInvalidations.set(userId, Math.max(attempt, this.unconfirmedInvalidations.get(userId) ?? 0));
-      return false;
+      return failure;
     }
   }
 
@@ -177,15 +189,16 @@ export class EntryListCache {
 
   private async retryUnconfirmedInvalidations(): Promise<void> {
     for (const userId of [...this.unconfirmedInvalidations.keys()]) {
-      if (!(await this.tryInvalidate(userId))) return this.scheduleRetry();
+      if (await this.tryInvalidate(userId)) return this.scheduleRetry();
     }
   }
 
-  private bounded<T>(operation: Promise<T>, what: string): Promise<T> {
-    return withDeadline(operation, this.deadlineMs, `redis ${what}`);
+  /** One Redis call through the worker's breaker, bounded by the deadline. */
+  private bounded<T>(operation: () => Promise<T>, what: string): Promise<T> {
+    return this.breaker.run('entry_list_cache', () => withDeadline(operation(), this.deadlineMs, `redis ${what}`));
   }
 
-  private countLookup(cache: CacheName, result: 'hit' | 'miss' | 'error' | 'write_error'): void {
+  private countLookup(cache: CacheName, result: LookupResult): void {
     this.metrics.cacheLookups.inc({ cache, result });
   }
 

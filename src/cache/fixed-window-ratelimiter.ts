@@ -1,13 +1,21 @@
 import type { LuaCommandDefinition } from './ratelimit-redis-adapter.js';
 
+/** The reply of FIXED_WINDOW_RATELIMITER. */
+export type FixedWindowReply = [remaining: number, resetEpochSeconds: number, max: number, windowLeftMs: number];
+
+export function isFixedWindowReply(reply: unknown): reply is FixedWindowReply {
+  return Array.isArray(reply) && reply.length === 4 && reply.every((value) => typeof value === 'number');
+}
+
 /**
  * A fixed-window counter that speaks async-ratelimiter's script contract, so that
  * koa-ratelimit can run it in place of async-ratelimiter's sliding log (async-ratelimiter
  * exports its script as `defineCommand.ratelimiter` and defines it only when the db has
  * no `ratelimiter` command yet).
- * KEYS[1] = the client's counter; ARGV = now (epoch ms), window (ms), max, peek ('1' = do
- * not count). Reply: {requests left before this one (0 = blocked), window end (epoch s,
- * rounded up), max}.
+ * KEYS[1] = the client's counter; ARGV = now (ignored, see below), window (ms), max, peek
+ * ('1' = do not count). Reply: {requests left before this one (0 = blocked), window end
+ * (epoch s, rounded up), max, time left in the window (ms)}; async-ratelimiter reads the
+ * first three, the fourth is for Retry-After.
  *
  * Why a fixed window rather than the sliding log:
  * - it is the original service's contract: INCR with the expiry set on the first hit,
@@ -20,12 +28,18 @@ import type { LuaCommandDefinition } from './ratelimit-redis-adapter.js';
  * The known cost of any fixed window stays, as in the original: a client can fit up to
  * 2×max requests around a window boundary.
  * Unlike the original, the INCR and the expiry are one atomic script, and a counter
- * found without an expiry gets one, so no client can be blocked forever.
+ * found without an expiry (or with one longer than the window, after the window was
+ * shortened) gets the window's, so no client can be blocked forever or beyond a window.
+ *
+ * The announced window end is Redis' own clock (TIME) plus the counter's PTTL, not the
+ * `now` koa-ratelimit passes: that is async-ratelimiter's `microtime`, the wall clock read
+ * once when the module loaded plus a monotonic offset, so a worker that started before a
+ * clock correction announces an early reset for its whole life. With TIME every worker and
+ * machine announces the same instant, the one at which Redis drops the counter.
  */
 export const FIXED_WINDOW_RATELIMITER: LuaCommandDefinition = {
   numberOfKeys: 1,
   lua: `
-    local now = tonumber(ARGV[1])
     local window = tonumber(ARGV[2])
     local max = tonumber(ARGV[3])
     local peek = ARGV[4] == '1'
@@ -36,12 +50,14 @@ export const FIXED_WINDOW_RATELIMITER: LuaCommandDefinition = {
       count = redis.call('INCR', KEYS[1])
     end
     local ttl = redis.call('PTTL', KEYS[1])
-    if ttl < 0 then
+    if ttl < 0 or ttl > window then
       ttl = window
       if not peek then redis.call('PEXPIRE', KEYS[1], window) end
     end
+    local time = redis.call('TIME')
+    local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
     local remaining = max - count + 1
     if remaining < 0 then remaining = 0 end
-    return {remaining, math.ceil((now + ttl) / 1000), max}
+    return {remaining, math.ceil((nowMs + ttl) / 1000), max, ttl}
   `,
 };

@@ -1,5 +1,6 @@
 import { withDeadline } from '../shared/deadline.js';
 import { LuaScript } from './lua-script.js';
+import type { RedisBreaker } from './redis-breaker.js';
 import type { RedisClient } from './redis.js';
 
 /** A custom command as ioredis' `defineCommand` takes it. */
@@ -15,13 +16,16 @@ export interface LuaCommandDefinition {
  * async-ratelimiter only uses ioredis custom commands: `db.defineCommand(name,
  * {numberOfKeys, lua})` unless `db[name]` already exists, then `db[name](...keys,
  * ...args)` per request, resolving to the script's reply or rejecting. Each call is
- * bounded by `deadlineMs` so that a hung Redis cannot hold a request.
+ * bounded by `deadlineMs` and goes through the worker's Redis breaker, so that a hung
+ * Redis holds a request for one deadline at most, and none once the breaker is open.
  */
 export class RateLimitRedisAdapter {
   private readonly commands = new Map<string, LuaScript>();
+  private replyObserver: ((reply: unknown) => void) | undefined;
 
   constructor(
     private readonly redis: RedisClient,
+    private readonly breaker: RedisBreaker,
     private readonly deadlineMs: number,
   ) {}
 
@@ -38,10 +42,27 @@ export class RateLimitRedisAdapter {
 
   /** Runs a defined command: the first `numberOfKeys` values are keys, the rest arguments. */
   call(name: string, ...keysAndArgs: Array<string | number>): Promise<unknown> {
+    const observe = this.replyObserver;
+    this.replyObserver = undefined;
     const script = this.commands.get(name);
     if (!script) return Promise.reject(new Error(`command "${name}" is not defined`));
     const keys = keysAndArgs.slice(0, script.numberOfKeys).map(String);
     const args = keysAndArgs.slice(script.numberOfKeys);
-    return withDeadline(script.run(this.redis, keys, args), this.deadlineMs, `redis command ${name}`);
+    const reply = this.breaker.run('rate_limit', () => withDeadline(script.run(this.redis, keys, args), this.deadlineMs, `redis command ${name}`));
+    return observe ? reply.then((value) => (observe(value), value)) : reply;
+  }
+
+  /**
+   * Runs `start` and hands the reply of the command it calls synchronously, if any, to
+   * `observe` too (before its caller sees it). koa-ratelimit calls its one command before
+   * its first await, so this is how a request gets the parts of the reply the driver drops.
+   */
+  observeReply<T>(start: () => T, observe: (reply: unknown) => void): T {
+    this.replyObserver = observe;
+    try {
+      return start();
+    } finally {
+      this.replyObserver = undefined;
+    }
   }
 }

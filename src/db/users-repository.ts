@@ -36,4 +36,8 @@ export class UsersRepository {
       .first<{ id: number; password_hash: string } | undefined>('id', 'password_hash');
     return row && { id: row.id, passwordHash: row.password_hash };
   }
+
+  async exists(id: number): Promise<boolean> {
+    return (await this.db('users').where({ id }).first('id')) !== undefined;
+  }
 }

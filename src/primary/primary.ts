@@ -92,7 +92,7 @@ export class Primary {
       },
       'starting primary',
     );
-    if (usesDevelopmentJwtSecret(config)) log.warn('JWT_SECRET is not set: using the development secret (never do this in production)');
+    if (usesDevelopmentJwtSecret(config)) log.warn('JWT_SECRET is unset or the published development secret: anyone can sign tokens this service accepts (refused when NODE_ENV=production)');
     await this.schema.migrateAtStart();
     await this.openControlSocket();
     await this.openAdminServer();

@@ -16,6 +16,26 @@ export class ConfigError extends Error {
 }
 
 const DEV_JWT_SECRET = 'pulse-development-secret-change-me';
+/** What NODE_ENV=production requires of JWT_SECRET (README, "Configuration"). */
+export const PRODUCTION_JWT_SECRET_MIN_LENGTH = 32;
+export const PRODUCTION_JWT_SECRET_MIN_DISTINCT_CHARACTERS = 10;
+
+/**
+ * Why a JWT secret is too weak for production, or undefined when it is acceptable. Weak:
+ * the published development secret, whitespace only, fewer than 32 characters, or fewer
+ * than 10 different characters (one character repeated, a short pattern repeated). The
+ * reason never contains the secret.
+ */
+export function jwtSecretWeakness(secret: string): string | undefined {
+  if (secret === DEV_JWT_SECRET) return 'is the published development secret';
+  if (secret.trim() === '') return 'is only whitespace';
+  if (secret.length < PRODUCTION_JWT_SECRET_MIN_LENGTH) return `must be at least ${PRODUCTION_JWT_SECRET_MIN_LENGTH} characters`;
+  const distinct = new Set(secret).size;
+  if (distinct < PRODUCTION_JWT_SECRET_MIN_DISTINCT_CHARACTERS) {
+    return `must have at least ${PRODUCTION_JWT_SECRET_MIN_DISTINCT_CHARACTERS} different characters (it has ${distinct})`;
+  }
+  return undefined;
+}
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -50,6 +70,8 @@ const envSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.max(600_000).default(3000),
   REDIS_URL: urlWithProtocols(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   REDIS_KEY_PREFIX: z.string().default(''),
+  REDIS_BREAKER_THRESHOLD: positiveInt.max(1000).default(5),
+  REDIS_BREAKER_COOL_OFF_MS: positiveInt.max(600_000).default(1000),
   JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: logLevel.default('info'),
   PING_MESSAGE: z.string().default('pong'),
@@ -80,6 +102,8 @@ export interface Config {
   databaseStatementTimeoutMs: number;
   redisUrl: string;
   redisKeyPrefix: string;
+  redisBreakerThreshold: number;
+  redisBreakerCoolOffMs: number;
   jwtSecret: string;
   logLevel: z.infer<typeof logLevel>;
   pingMessage: string;
@@ -123,8 +147,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `must be at least twice HEALTH_REPORT_INTERVAL_MS (${e.HEALTH_REPORT_INTERVAL_MS}), or healthy workers are killed as hung`,
     );
   }
-  if (production && !e.JWT_SECRET) {
-    throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production');
+  if (production) {
+    if (!e.JWT_SECRET) throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production');
+    const weakness = jwtSecretWeakness(e.JWT_SECRET);
+    if (weakness) {
+      throw new ConfigError('JWT_SECRET', `${weakness}: refused when NODE_ENV=production (generate one with: openssl rand -base64 48)`);
+    }
   }
   return {
     nodeEnv: e.NODE_ENV,
@@ -141,6 +169,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    redisBreakerThreshold: e.REDIS_BREAKER_THRESHOLD,
+    redisBreakerCoolOffMs: e.REDIS_BREAKER_COOL_OFF_MS,
     jwtSecret: e.JWT_SECRET ?? DEV_JWT_SECRET,
     logLevel: e.LOG_LEVEL,
     pingMessage: e.PING_MESSAGE,

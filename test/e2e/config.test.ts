@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { expect } from 'chai';
-import { PRIMARY_ENTRY, PROJECT_ROOT } from '../support/pulse-process.js';
+import { PRIMARY_ENTRY, PROJECT_ROOT, pulsePerTest } from '../support/pulse-process.js';
 
 function startWith(env: Record<string, string>) {
   return spawnSync(process.execPath, [PRIMARY_ENTRY], {
@@ -45,5 +45,44 @@ describe('bad configuration stops startup with one clear line and exit code 78',
     const result = startWith({ NODE_ENV: 'production' });
     expect(result.status).to.equal(78);
     expect(result.stderr.trim()).to.equal('pulse: invalid configuration: JWT_SECRET is required when NODE_ENV=production');
+  });
+
+  describe('NODE_ENV=production refuses a weak JWT_SECRET (one line naming it, never the value)', () => {
+    const weak: Array<[string, string, string]> = [
+      ['the published development secret', 'pulse-development-secret-change-me', 'is the published development secret'],
+      ['16 spaces', ' '.repeat(16), 'is only whitespace'],
+      ['31 characters', 'abcdefghijklmnopqrstuvwxyz01234', 'must be at least 32 characters'],
+      ['one character repeated', 'z'.repeat(48), 'must have at least 10 different characters (it has 1)'],
+    ];
+    for (const [what, secret, reason] of weak) {
+      it(what, () => {
+        const result = startWith({ NODE_ENV: 'production', JWT_SECRET: secret });
+        expect(result.status).to.equal(78);
+        const lines = result.stderr.trimEnd().split('\n');
+        expect(lines).to.have.length(1);
+        expect(lines[0]).to.equal(
+          `pulse: invalid configuration: JWT_SECRET ${reason}: refused when NODE_ENV=production (generate one with: openssl rand -base64 48)`,
+        );
+        if (secret.trim() !== '') expect(result.stderr).to.not.include(secret);
+        expect(result.stdout).to.equal('');
+      });
+    }
+  });
+
+  describe('outside production, the development secret is a fallback with an honest warning', function () {
+    this.timeout(30_000);
+    const pulses = pulsePerTest();
+    const WARNING = 'JWT_SECRET is unset or the published development secret: anyone can sign tokens this service accepts (refused when NODE_ENV=production)';
+
+    it('warns once when JWT_SECRET is the development secret, and not for a real one', async () => {
+      const development = await pulses.start({ workers: 1, env: { NODE_ENV: 'development', JWT_SECRET: 'pulse-development-secret-change-me' } });
+      const warnings = development.logs.filter((line) => line.msg === WARNING);
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]).to.include({ level: 40, role: 'primary' });
+      expect(development.logs.some((line) => /not set/.test(line.msg))).to.equal(false);
+
+      const real = await pulses.start({ workers: 1, env: { NODE_ENV: 'development' } });
+      expect(real.logs.filter((line) => /JWT_SECRET/.test(line.msg))).to.deep.equal([]);
+    });
   });
 });

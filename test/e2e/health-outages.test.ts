@@ -35,7 +35,7 @@ async function outageAndRecovery(pulse: PulseProcess, down: Dependency, cut: () 
   expect(await sendMany(`${pulse.url}/ping`, 6)).to.deep.equal(new Map([[200, 6]]));
   const api = await readHealth(pulse, 'api');
   expect(api.httpStatus).to.equal(503);
-  expect(api.body[down]).to.equal('disconnected');
+  expect(api.body).to.deep.equal({ status: 'unhealthy', [down]: 'disconnected', [other]: 'connected' });
 
   await restore();
   const back = await healthUntil(pulse, (r) => r.httpStatus === 200, `/health 200 after ${down} came back`, WITHIN_MS);

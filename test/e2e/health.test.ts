@@ -28,7 +28,7 @@ describe('health (end to end)', function () {
   // Registered after the hook above: stopped workers are resumed before their Pulse is stopped.
   const pulses = pulsePerTest();
 
-  it('GET /health: the documented JSON, 200 when all is well, the same answer on the API port, never rate limited', async () => {
+  it("GET /health: the documented JSON, 200 when all is well; the API port answers the original's shape only, never rate limited", async () => {
     const rateLimitMax = 3;
     const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: String(rateLimitMax) } });
     const admin = await readHealth(pulse);
@@ -48,14 +48,11 @@ describe('health (end to end)', function () {
       expect(detail.last_report_age_ms).to.be.a('number').and.at.most(2500);
     }
 
-    const expectedWorkers = admin.body.details.map((d) => `${d.id}:${d.pid}`).sort();
     for (let i = 0; i < rateLimitMax * 3; i += 1) {
       const api = await readHealth(pulse, 'api');
       expect(api.httpStatus, `API /health #${i + 1}`).to.equal(200);
-      expect(Object.keys(api.body).sort()).to.deep.equal(BODY_KEYS);
-      expect(api.body).to.include({ status: 'healthy', database: 'connected', redis: 'connected' });
-      expect(api.body.workers).to.deep.equal({ expected: 2, ready: 2 });
-      expect(api.body.details.map((d) => `${d.id}:${d.pid}`).sort()).to.deep.equal(expectedWorkers);
+      // No worker pids, counts or internals on the public port.
+      expect(api.body).to.deep.equal({ status: 'healthy', database: 'connected', redis: 'connected' });
     }
     // The limiter is really on for the API (so /health was exempt, not unlimited by accident).
     const pings = await sendMany(`${pulse.url}/ping`, rateLimitMax + 2);

@@ -40,6 +40,9 @@ describe('metrics (end to end)', function () {
       ['http_request_duration_seconds', 'histogram'],
       ['pulse_rate_limit_decisions_total', 'counter'],
       ['pulse_redis_up', 'gauge'],
+      ['pulse_redis_breaker_state', 'gauge'],
+      ['pulse_redis_breaker_short_circuits_total', 'counter'],
+      ['pulse_redis_breaker_transitions_total', 'counter'],
       ['pulse_db_pool_connections', 'gauge'],
       ['pulse_db_connections_given_up_total', 'counter'],
       // Default Node metrics of the workers, and of the primary under its own prefix.
@@ -54,6 +57,10 @@ describe('metrics (end to end)', function () {
       expect(families.get(name!), name).to.equal(type);
     }
     expect(sampleValue(samples, 'pulse_redis_up')).to.equal(1);
+    // Summed over the workers: how many have their Redis breaker in each state.
+    expect(sampleValue(samples, 'pulse_redis_breaker_state', { state: 'closed' })).to.equal(2);
+    expect(sampleValue(samples, 'pulse_redis_breaker_state', { state: 'open' })).to.equal(0);
+    expect(sampleValue(samples, 'pulse_redis_breaker_short_circuits_total', { caller: 'rate_limit' })).to.equal(0);
 
     // The supervisor's own view.
     expect(sampleValue(samples, 'pulse_workers_expected')).to.equal(2);

@@ -18,13 +18,16 @@ function promtool(args: string[], cwd: string) {
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
-/** Alerts fire on the series they are meant for, and stay quiet otherwise. */
-const RULE_TESTS = `
+/** A `promtool test rules` file for pulse-alerts.yml with these tests (items of its `tests:` list). */
+const ruleTestFile = (tests: string) => `
 rule_files:
   - pulse-alerts.yml
 evaluation_interval: 1m
 tests:
-  - interval: 1m
+${tests}`;
+
+/** Alerts fire on the series they are meant for, and stay quiet otherwise. */
+const RULE_TESTS = ruleTestFile(`  - interval: 1m
     input_series:
       - series: 'pulse_rolling_restarts_total{job="pulse", instance="a:9464", result="failed"}'
         values: '0 0 1 1 1'
@@ -59,7 +62,26 @@ tests:
           - exp_labels: { severity: critical, job: pulse, instance: 'a:9464' }
             exp_annotations:
               summary: 'Pulse on a:9464 does not answer scrapes'
-`;
+`);
+
+/** The guide's alert on Redis breakers skipping Redis under traffic. */
+const REDIS_BREAKER_RULE_TESTS = ruleTestFile(`  - interval: 1m
+    input_series:
+      - series: 'pulse_redis_breaker_short_circuits_total{job="pulse", instance="a:9464", caller="rate_limit"}'
+        values: '0 0 0 600 1200 1800 2400 3000'
+      - series: 'pulse_redis_breaker_short_circuits_total{job="pulse", instance="a:9464", caller="entry_list_cache"}'
+        values: '0x7'
+    alert_rule_test:
+      - eval_time: 4m
+        alertname: PulseSkippingRedis
+        exp_alerts: []
+      - eval_time: 6m
+        alertname: PulseSkippingRedis
+        exp_alerts:
+          - exp_labels: { severity: warning, instance: 'a:9464' }
+            exp_annotations:
+              summary: 'Pulse on a:9464 is skipping Redis (breaker open): rate limits not enforced, cache bypassed'
+`);
 
 // The full guide, and the brief one in README: operators copy either.
 for (const document of ['docs/OPERATIONS.md', 'README.md']) {
@@ -93,5 +115,13 @@ for (const document of ['docs/OPERATIONS.md', 'README.md']) {
       const { status, output } = promtool(['test', 'rules', 'pulse-alerts.test.yml'], dir);
       expect(status, output).to.equal(0);
     });
+
+    if (document === 'docs/OPERATIONS.md') {
+      it('PulseSkippingRedis fires once breakers have skipped Redis for 2 minutes (`promtool test rules`)', () => {
+        fs.writeFileSync(path.join(dir, 'pulse-redis-alerts.test.yml'), REDIS_BREAKER_RULE_TESTS);
+        const { status, output } = promtool(['test', 'rules', 'pulse-redis-alerts.test.yml'], dir);
+        expect(status, output).to.equal(0);
+      });
+    }
   });
 }

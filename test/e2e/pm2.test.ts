@@ -49,7 +49,7 @@ describe('pm2 with ecosystem.config.js (the real pm2)', function () {
       DATABASE_URL: uniqueDatabaseUrl('pm2'),
       REDIS_URL: TEST_REDIS_URL,
       REDIS_KEY_PREFIX: uniqueRedisPrefix('pm2'),
-      JWT_SECRET: 'test-secret-that-is-long-enough',
+      JWT_SECRET: 'test-secret-long-enough-for-production-0123',
       RATE_LIMIT_MAX: '1000000000',
       SHUTDOWN_TIMEOUT_MS: '12000',
       CONTROL_SOCKET: path.join(pm2Home, 'pulse.sock'),

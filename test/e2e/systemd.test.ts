@@ -132,7 +132,7 @@ describe('deploy/systemd/pulse.service', function () {
     for (const key of Object.keys(example)) expect(CONFIG_VARIABLES, key).to.include(key);
     const unitEnvironment = Object.fromEntries(service.get('Environment')!.map((pair) => pair.split('=', 2) as [string, string]));
     expect(() => loadConfig({ ...unitEnvironment, ...example })).to.throw(ConfigError, 'JWT_SECRET');
-    const config = loadConfig({ ...unitEnvironment, ...example, JWT_SECRET: 'a-secret-of-at-least-16-chars' });
+    const config = loadConfig({ ...unitEnvironment, ...example, JWT_SECRET: 'a-production-secret-of-32-characters-or-more' });
     expect(config.controlSocket).to.equal('/run/pulse/pulse.sock');
     expect(workerKillAfterMs(config.shutdownTimeoutMs)).to.be.below(Number(one('TimeoutStopSec')) * 1000);
   });

@@ -150,6 +150,59 @@ describe('journal API: /register and /login', function () {
       }
     });
 
+    describe('a validly signed token that is not acceptable: 401 "Invalid or expired token" on every authenticated route', () => {
+      const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
+      const routes = (entryId: number): Array<[string, string, unknown?]> => [
+        ['GET', '/entries'],
+        ['GET', '/entries?page=2&limit=5'],
+        ['GET', '/entries?cursor='],
+        ['GET', '/entries?category=sport'],
+        ['POST', '/entries', { text: 'ran', mood: 5, category: 'sport' }],
+        ['GET', `/entries/${entryId}`],
+        ['PATCH', `/entries/${entryId}`, { text: 'ran', mood: 5, category: 'sport' }],
+        ['PATCH', `/entries?id=${entryId}`, { text: 'ran', mood: 5, category: 'sport' }],
+        ['DELETE', `/entries/${entryId}`],
+        ['DELETE', `/entries?id=${entryId}`],
+        ['GET', '/stats'],
+        ['GET', '/stats?from=2026-01-01'],
+      ];
+      let entryId: number;
+      before(async () => {
+        entryId = (await api.request('POST', '/entries', { token, body: { text: 'mine', mood: 5, category: 'sport' } })).json.id;
+      });
+
+      const expectRefusedEverywhere = async (bad: string) => {
+        for (const [method, path, body] of routes(entryId)) {
+          // Twice: a refusal is not remembered as an acceptance.
+          for (const attempt of [1, 2]) {
+            const res = await api.request(method, path, { token: bad, body });
+            expect(res.status, `${method} ${path} #${attempt}`).to.equal(401);
+            expect(res.json).to.deep.equal({ success: false, message: 'Invalid or expired token' });
+            expect(res.headers.get('www-authenticate')).to.equal('Bearer');
+          }
+        }
+        // Nothing was written through it.
+        expect(await api.db('entries').where({ user_id: userId }).count({ n: '*' })).to.deep.equal([{ n: 1 }]);
+        expect((await api.request('GET', `/entries/${entryId}`, { token })).json.entry.text).to.equal('mine');
+      };
+
+      it('a token for a user that does not exist', async () => {
+        const [{ max }] = await api.db('users').max({ max: 'id' });
+        await expectRefusedEverywhere(jwt.sign({ user_id: Number(max) + 1000, exp: inAnHour() }, TEST_JWT_SECRET));
+      });
+
+      it('a token without exp, for a user that exists', async () => {
+        await expectRefusedEverywhere(jwt.sign({ user_id: userId }, TEST_JWT_SECRET));
+      });
+
+      it('(the same routes accept a token with exp for the user)', async () => {
+        const good = jwt.sign({ user_id: userId, exp: inAnHour() }, TEST_JWT_SECRET);
+        for (const [method, path, body] of routes(entryId).filter(([method]) => method === 'GET')) {
+          expect((await api.request(method, path, { token: good, body })).status, `${method} ${path}`).to.equal(200);
+        }
+      });
+    });
+
     it('accepts the token (scheme case-insensitive)', async () => {
       expect((await withAuthorization(`Bearer ${token}`)).status).to.equal(200);
       expect((await withAuthorization(`bearer ${token}`)).status).to.equal(200);

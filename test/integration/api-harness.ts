@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import type Koa from 'koa';
 import { createApp } from '../../src/app/app.js';
-import { createAppMetrics } from '../../src/app/metrics.js';
+import { createAppMetrics, type AppMetrics } from '../../src/app/metrics.js';
 import { closeRedis, createRedis, type RedisClient } from '../../src/cache/redis.js';
 import { createDatabase, type Database } from '../../src/db/database.js';
 import { runMigrations } from '../../src/db/migrations-runner.js';
@@ -34,6 +34,7 @@ export interface ApiHarness {
   config: Config;
   db: Database;
   redis: RedisClient;
+  metrics: AppMetrics;
   app: Koa;
   request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
   close(): Promise<void>;
@@ -78,6 +79,7 @@ export async function startApi(options: HarnessOptions): Promise<ApiHarness> {
     config,
     db,
     redis,
+    metrics,
     app,
     async request(method, path, { body, token, headers = {} } = {}) {
       const init: RequestInit = { method, headers: { ...headers } };

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { signUp, startApi, TcpProxy, type ApiHarness } from './api-harness.js';
+import jwt from 'jsonwebtoken';
+import { signUp, startApi, TcpProxy, TEST_JWT_SECRET, type ApiHarness } from './api-harness.js';
 
 const UNAVAILABLE = { success: false, message: 'Service temporarily unavailable' };
 
@@ -8,6 +9,7 @@ describe('journal API: dependency outages', function () {
     let api: ApiHarness;
     let proxy: TcpProxy;
     let token: string;
+    let userId: number;
     let entryId: number;
 
     before(async () => {
@@ -21,7 +23,7 @@ describe('journal API: dependency outages', function () {
           return url.toString();
         },
       });
-      ({ token } = await signUp(api, 'outage@example.com'));
+      ({ token, userId } = await signUp(api, 'outage@example.com'));
       entryId = (await api.request('POST', '/entries', { token, body: { text: 't', mood: 5, category: 'c' } })).json.id;
       expect((await api.request('GET', '/entries', { token })).status).to.equal(200);
       await proxy.cut();
@@ -52,6 +54,15 @@ describe('journal API: dependency outages', function () {
       for (const [method, path, body] of calls) {
         const res = await api.request(method, path, { token, body });
         expect(res.status, `${method} ${path}`).to.equal(503);
+        expect(res.json).to.deep.equal(UNAVAILABLE);
+      }
+    });
+
+    it('answers 503, not 401, to a token whose user this worker has not checked yet', async () => {
+      const unchecked = jwt.sign({ user_id: userId, exp: Math.floor(Date.now() / 1000) + 3600 }, TEST_JWT_SECRET);
+      for (const path of ['/entries', '/stats']) {
+        const res = await api.request('GET', path, { token: unchecked });
+        expect(res.status, path).to.equal(503);
         expect(res.json).to.deep.equal(UNAVAILABLE);
       }
     });

@@ -5,6 +5,7 @@ import { closeRedis, createRedis, type RedisClient } from '../../src/cache/redis
 import { createDatabase, type Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { POSTGRES_ADMIN_URL, TEST_REDIS_URL, uniqueRedisPrefix } from '../support/databases.js';
+import { testBreaker } from '../support/redis-breaker.js';
 import { RedisServerProcess } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
 
@@ -48,7 +49,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
   it('misses, then stores under <prefix>count:user:<id> for 60 s, then hits', async () => {
     const redis = await connect();
     const metrics = metricsFor(redis);
-    const cache = new EntryListCache(redis, prefix, metrics);
+    const cache = new EntryListCache(redis, testBreaker(), prefix, metrics);
     expect(await cache.getCount(42)).to.equal(undefined);
     await cache.setCount(42, 7);
     expect(await cache.getCount(42)).to.equal(7);
@@ -59,8 +60,8 @@ describe('entry count cache (Redis, shared by workers)', function () {
 
   it('an invalidation by one worker is seen by every other', async () => {
     const [redisA, redisB] = [await connect(), await connect()];
-    const workerA = new EntryListCache(redisA, prefix, metricsFor(redisA));
-    const workerB = new EntryListCache(redisB, prefix, metricsFor(redisB));
+    const workerA = new EntryListCache(redisA, testBreaker(), prefix, metricsFor(redisA));
+    const workerB = new EntryListCache(redisB, testBreaker(), prefix, metricsFor(redisB));
     await workerA.setCount(1, 3);
     expect(await workerB.getCount(1)).to.equal(3);
     await workerB.invalidate(1);
@@ -69,8 +70,8 @@ describe('entry count cache (Redis, shared by workers)', function () {
 
   it('a count taken before a write never lands after the write invalidated it', async () => {
     const [redisA, redisB] = [await connect(), await connect()];
-    const reader = new EntryListCache(redisA, prefix, metricsFor(redisA), 60, { writeFenceMs: 400 });
-    const writer = new EntryListCache(redisB, prefix, metricsFor(redisB), 60, { writeFenceMs: 400 });
+    const reader = new EntryListCache(redisA, testBreaker(), prefix, metricsFor(redisA), 60, { writeFenceMs: 400 });
+    const writer = new EntryListCache(redisB, testBreaker(), prefix, metricsFor(redisB), 60, { writeFenceMs: 400 });
 
     // Reader: miss, counts 3 rows in the database...
     expect(await reader.getCount(5)).to.equal(undefined);
@@ -90,7 +91,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
 
   it('a count stored just before an invalidation is dropped by it', async () => {
     const redis = await connect();
-    const cache = new EntryListCache(redis, prefix, metricsFor(redis));
+    const cache = new EntryListCache(redis, testBreaker(), prefix, metricsFor(redis));
     await cache.setCount(9, 1);
     await cache.invalidate(9);
     expect(await cache.getCount(9)).to.equal(undefined);
@@ -100,7 +101,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
   it('takes a value that is not a count for a miss', async () => {
     const redis = await connect();
     const metrics = metricsFor(redis);
-    const cache = new EntryListCache(redis, prefix, metrics);
+    const cache = new EntryListCache(redis, testBreaker(), prefix, metrics);
     for (const junk of ['abc', '-1', '1.5', '']) {
       await redis.set(`${prefix}count:user:3`, junk, { EX: 60 });
       expect(await cache.getCount(3), junk).to.equal(undefined);
@@ -111,7 +112,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
   it('never throws when its Redis client is not connected: misses and skipped writes, counted', async () => {
     const redis = createRedis(TEST_REDIS_URL, log);
     const metrics = metricsFor(redis);
-    const cache = new EntryListCache(redis, prefix, metrics);
+    const cache = new EntryListCache(redis, testBreaker(), prefix, metrics);
     expect(await cache.getCount(1)).to.equal(undefined);
     await cache.setCount(1, 2);
     await cache.invalidate(1);
@@ -135,7 +136,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
     it('falls back while Redis is killed and caches again once it is back on the same port', async () => {
       const redis = await connect(server.url);
       const metrics = metricsFor(redis);
-      const cache = new EntryListCache(redis, prefix, metrics);
+      const cache = new EntryListCache(redis, testBreaker(), prefix, metrics);
       await cache.setCount(1, 10);
       await server.kill();
       await waitFor(() => !redis.isReady, 'the client to notice');
@@ -153,7 +154,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
     it('does not wait on a frozen Redis beyond its short deadline', async () => {
       const redis = await connect(server.url);
       const metrics = metricsFor(redis);
-      const cache = new EntryListCache(redis, prefix, metrics);
+      const cache = new EntryListCache(redis, testBreaker(), prefix, metrics);
       await cache.setCount(1, 10);
       server.freeze();
       try {
@@ -168,7 +169,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
 
     it('redoes an invalidation that failed while Redis was away, before its stale count is used', async () => {
       const redis = await connect(server.url);
-      const cache = new EntryListCache(redis, prefix, metricsFor(redis));
+      const cache = new EntryListCache(redis, testBreaker(), prefix, metricsFor(redis));
       await cache.setCount(7, 5);
       await cache.setCount(8, 1); // never invalidated: shows that the data came back
       await server.shutdownSaving();

@@ -5,6 +5,7 @@ import { RateLimitRedisAdapter } from '../../src/cache/ratelimit-redis-adapter.j
 import { closeRedis, createRedis, type RedisClient } from '../../src/cache/redis.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { TEST_REDIS_URL, uniqueRedisPrefix } from '../support/databases.js';
+import { testBreaker } from '../support/redis-breaker.js';
 import { RedisServerProcess } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
 
@@ -30,7 +31,7 @@ describe('rate limit redis adapter (ioredis custom commands on node-redis v5)', 
   });
 
   it('runs a defined command with ioredis calling conventions: keys first, numbers as strings', async () => {
-    const adapter = new RateLimitRedisAdapter(redis, 1000);
+    const adapter = new RateLimitRedisAdapter(redis, testBreaker(), 1000);
     adapter.defineCommand('setAndEcho', {
       numberOfKeys: 2,
       lua: `redis.call('SET', KEYS[1], ARGV[1]); redis.call('SET', KEYS[2], ARGV[2]); return {KEYS[1], ARGV[1], tonumber(ARGV[2]) * 2}`,
@@ -47,7 +48,7 @@ describe('rate limit redis adapter (ioredis custom commands on node-redis v5)', 
     const privateRedis = createRedis(server.url, createLogger('test', 'silent'));
     try {
       await privateRedis.connect();
-      const adapter = new RateLimitRedisAdapter(privateRedis, 1000);
+      const adapter = new RateLimitRedisAdapter(privateRedis, testBreaker(), 1000);
       adapter.defineCommand('incrBy', { numberOfKeys: 1, lua: `return redis.call('INCRBY', KEYS[1], ARGV[1])` });
       expect(await adapter.call('incrBy', 'n', 2)).to.equal(2);
       await privateRedis.scriptFlush();
@@ -59,7 +60,7 @@ describe('rate limit redis adapter (ioredis custom commands on node-redis v5)', 
   });
 
   it('rejects with the Redis error of a failing script, and for unknown commands', async () => {
-    const adapter = new RateLimitRedisAdapter(redis, 1000);
+    const adapter = new RateLimitRedisAdapter(redis, testBreaker(), 1000);
     adapter.defineCommand('broken', { numberOfKeys: 1, lua: `return redis.call('INCR', KEYS[1], 'extra')` });
     let failure: unknown;
     await adapter.call('broken', `${prefix}k`).catch((error: unknown) => (failure = error));
@@ -68,14 +69,34 @@ describe('rate limit redis adapter (ioredis custom commands on node-redis v5)', 
     expect(String(failure)).to.match(/not defined/);
   });
 
+  it('hands the reply of the command called synchronously in observeReply to the observer too, and of no later one', async () => {
+    const adapter = new RateLimitRedisAdapter(redis, testBreaker(), 1000);
+    adapter.defineCommand('echo', { numberOfKeys: 0, lua: 'return ARGV[1]' });
+    const observed: unknown[] = [];
+    const first = adapter.observeReply(() => adapter.call('echo', 'first'), (reply) => observed.push(reply));
+    const later = adapter.call('echo', 'later');
+    expect(await first).to.equal('first');
+    expect(await later).to.equal('later');
+    let laterInside: Promise<unknown> | undefined;
+    await adapter.observeReply(
+      async () => {
+        await Promise.resolve();
+        laterInside = adapter.call('echo', 'after an await');
+      },
+      (reply) => observed.push(reply),
+    );
+    expect(await laterInside).to.equal('after an await');
+    expect(observed).to.deep.equal(['first']);
+  });
+
   it('refuses a command name that would shadow one of its own members', () => {
-    const adapter = new RateLimitRedisAdapter(redis, 1000);
+    const adapter = new RateLimitRedisAdapter(redis, testBreaker(), 1000);
     expect(() => adapter.defineCommand('call', { numberOfKeys: 0, lua: 'return 1' })).to.throw(/member/);
     expect(() => adapter.defineCommand('defineCommand', { numberOfKeys: 0, lua: 'return 1' })).to.throw(/member/);
   });
 
   it("serves async-ratelimiter's own sliding-log script unchanged (the driver defines it when missing)", async () => {
-    const adapter = new RateLimitRedisAdapter(redis, 1000);
+    const adapter = new RateLimitRedisAdapter(redis, testBreaker(), 1000);
     const limiter = new RateLimiter({ db: adapter as never, max: 3, duration: 60_000, namespace: `${prefix}sliding` });
     const remaining: number[] = [];
     for (let i = 0; i < 5; i += 1) remaining.push((await limiter.get({ id: 'client' })).remaining);
@@ -85,7 +106,7 @@ describe('rate limit redis adapter (ioredis custom commands on node-redis v5)', 
 
   describe('the fixed-window script through async-ratelimiter', () => {
     const fixedWindowLimiter = (max: number, duration: number) => {
-      const adapter = new RateLimitRedisAdapter(redis, 1000);
+      const adapter = new RateLimitRedisAdapter(redis, testBreaker(), 1000);
       adapter.defineCommand('ratelimiter', FIXED_WINDOW_RATELIMITER);
       return new RateLimiter({ db: adapter as never, max, duration, namespace: `${prefix}fixed` });
     };
@@ -123,6 +144,18 @@ describe('rate limit redis adapter (ioredis custom commands on node-redis v5)', 
       await limiter.get({ id: 'p' });
       expect((await limiter.get({ id: 'p', peek: true })).remaining).to.equal(2);
       expect(await redis.get(`${prefix}fixed:p`)).to.equal('1');
+    });
+
+    it('replies the time left in the window as well, and shortens an expiry longer than the window', async () => {
+      const adapter = new RateLimitRedisAdapter(redis, testBreaker(), 1000);
+      adapter.defineCommand('ratelimiter', FIXED_WINDOW_RATELIMITER);
+      const key = `${prefix}fixed:long`;
+      await redis.set(key, '1', { PX: 3_600_000 });
+      const [remaining, reset, max, windowLeftMs] = (await adapter.call('ratelimiter', key, 0, 60_000, 3, '0')) as number[];
+      expect([remaining, max]).to.deep.equal([2, 3]);
+      expect(windowLeftMs).to.equal(60_000);
+      expect(await redis.pTTL(key)).to.be.within(59_000, 60_000);
+      expect(reset! * 1000).to.be.within(Date.now() + 59_000, Date.now() + 61_000);
     });
 
     it('gives a counter left without expiry one, so nobody stays blocked forever', async () => {

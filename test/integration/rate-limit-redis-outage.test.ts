@@ -43,6 +43,9 @@ describe('rate limiting while Redis is away (own redis-server, killed and restar
     expect(answers.every((r) => r.headers.get('x-ratelimit-limit') === null)).to.equal(true);
     expect(await app.counter('rateLimitFailOpen')).to.equal(10);
     expect(await app.counter('rateLimitDecisions', { decision: 'failed_open' })).to.equal(10);
+    // After 5 failures in a row the breaker opened: the other 5 did not even try Redis.
+    const { values } = await app.deps.metrics.redisBreaker.shortCircuits.get();
+    expect(values.find((v) => v.labels.caller === 'rate_limit')?.value).to.equal(5);
     const warnings = app.logs.filter((line) => line.msg === FAIL_OPEN_LOG);
     // At most one line per 5 s.
     expect(warnings.length).to.be.within(1, 1 + Math.floor(elapsedMs / 5000));
@@ -52,9 +55,14 @@ describe('rate limiting while Redis is away (own redis-server, killed and restar
   it('limits again when Redis is back on the same port (script cache empty, window fresh)', async () => {
     await server.restart();
     await waitFor(() => app.deps.redis.isReady, 'the client to reconnect');
-    const answers = [await ping(app), await ping(app), await ping(app), await ping(app)];
-    expect(answers.map((r) => r.status)).to.deep.equal([200, 200, 200, 429]);
-    expect(answers[0]!.headers.get('x-ratelimit-remaining')).to.equal('2');
+    // The breaker opened while Redis was gone: the first request after its cool-off probes.
+    const first = await waitFor(async () => {
+      const res = await ping(app);
+      return res.headers.get('x-ratelimit-limit') === null ? undefined : res;
+    }, 'the limiter to use Redis again');
+    expect(first!.headers.get('x-ratelimit-remaining')).to.equal('2');
+    const answers = [await ping(app), await ping(app), await ping(app)];
+    expect(answers.map((r) => r.status)).to.deep.equal([200, 200, 429]);
   });
 
   it('does not wait on a frozen Redis beyond its short deadline: the request goes through', async () => {

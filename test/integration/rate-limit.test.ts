@@ -1,8 +1,11 @@
+import { createRequire } from 'node:module';
 import { expect } from 'chai';
 import Koa from 'koa';
 import { errorEnvelope } from '../../src/app/errors.js';
 import { RATE_LIMIT_MESSAGE, rateLimit } from '../../src/app/rate-limit.js';
-import { waitFor } from '../support/wait.js';
+import { uniqueRedisPrefix } from '../support/databases.js';
+import { testBreaker } from '../support/redis-breaker.js';
+import { sleep, waitFor } from '../support/wait.js';
 import { startLimitedApp, type LimitedApp } from './rate-limit-harness.js';
 
 const statuses = async (app: LimitedApp, count: number, path = '/ping', headers: Record<string, string> = {}) => {
@@ -45,8 +48,8 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
     expect(body).to.deep.equal({ success: false, message: RATE_LIMIT_MESSAGE });
     expect(blocked.headers.get('content-type')).to.match(/^application\/json/);
     expect(blocked.headers.get('x-ratelimit-remaining')).to.equal('0');
-    // Whole seconds up to X-RateLimit-Reset, itself rounded up: at most one second over the window.
-    expect(Number(blocked.headers.get('retry-after'))).to.be.within(1, 61);
+    // What is left of the window, in whole seconds rounded up: never more than the window.
+    expect(Number(blocked.headers.get('retry-after'))).to.be.within(1, 60);
     expect(await app.counter('rateLimitDecisions', { decision: 'allowed' })).to.equal(3);
     expect(await app.counter('rateLimitDecisions', { decision: 'blocked' })).to.equal(1);
     // The limiter answers before the router runs; the request still carries its route pattern.
@@ -77,6 +80,7 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
     for (const path of ['/health', '/health/', '/HEALTH', '/health', '/health']) {
       const res = await app.get(path);
       expect(res.status, path).to.equal(503); // the test app's supervisor never answers
+      expect(await res.json()).to.deep.equal({ status: 'unhealthy', database: 'unknown', redis: 'unknown' });
       expect(res.headers.get('x-ratelimit-limit'), path).to.equal(null);
     }
     expect(await app.counter('rateLimitDecisions')).to.equal(3);
@@ -128,7 +132,7 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
           const koa = new Koa();
           koa.silent = true;
           koa.use(errorEnvelope(deps.log));
-          koa.use(rateLimit(deps));
+          koa.use(rateLimit(deps, testBreaker()));
           koa.use(() => {
             throw new Error('downstream bug');
           });
@@ -145,5 +149,71 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
     expect((logged?.err as { stack?: string }).stack).to.include('downstream bug');
     expect(await app.counter('rateLimitDecisions', { decision: 'allowed' })).to.equal(1);
     expect(await app.counter('rateLimitFailOpen')).to.equal(0);
+  });
+
+  describe("the announced reset is Redis' window, whatever the workers' clocks say", () => {
+    // koa-ratelimit passes the script async-ratelimiter's clock: the wall clock read when the
+    // module loaded plus a monotonic offset. Moving it here is what a wall-clock step does to
+    // a long-running worker (its clock stays where the step left it).
+    const microtime = createRequire(import.meta.url)('async-ratelimiter/src/microtime.js') as { now: () => number };
+    const trueNow = microtime.now;
+    const workerClockOff = (ms: number) => {
+      microtime.now = () => trueNow() + ms;
+    };
+    afterEach(() => {
+      microtime.now = trueNow;
+    });
+
+    /** The window's end by Redis' clock: TIME + PTTL of the counter, read in one script. */
+    const redisWindowEndMs = async (app: LimitedApp, key: string) => {
+      const [[seconds, micros], pttl] = (await app.deps.redis.eval("return {redis.call('TIME'), redis.call('PTTL', KEYS[1])}", {
+        keys: [key],
+      })) as [[string, string], number];
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + pttl;
+    };
+
+    it('X-RateLimit-Reset is TIME + PTTL of the window key on every worker; a client that waits Retry-After is admitted', async function () {
+      this.timeout(15_000);
+      const windowMs = 2000;
+      const env = { RATE_LIMIT_MAX: '2', RATE_LIMIT_WINDOW_MS: String(windowMs), REDIS_KEY_PREFIX: uniqueRedisPrefix('reset') };
+      const [workerA, workerB] = [await start(env), await start(env)];
+      const answers: Response[] = [];
+      let blockedAt = 0;
+      for (const [worker, clockOffMs] of [[workerA, -1500], [workerB, 4000], [workerA, -1500], [workerB, -1500]] as const) {
+        workerClockOff(clockOffMs);
+        const res = await worker.get('/ping');
+        await res.arrayBuffer();
+        blockedAt = performance.now();
+        answers.push(res);
+      }
+      expect(answers.map((r) => r.status)).to.deep.equal([200, 200, 429, 429]);
+
+      const windowEndMs = await redisWindowEndMs(workerA, `${env.REDIS_KEY_PREFIX}ratelimit:127.0.0.1`);
+      for (const res of answers) {
+        // Rounded up to the second (TIME has microseconds, PTTL milliseconds: allow 1 ms).
+        const resetMs = Number(res.headers.get('x-ratelimit-reset')) * 1000;
+        expect(resetMs - windowEndMs).to.be.within(-1, 999);
+      }
+      const retryAfterS = Number(answers[3]!.headers.get('retry-after'));
+      expect(retryAfterS).to.be.within(1, windowMs / 1000);
+      expect(retryAfterS * 1000).to.be.at.least(windowEndMs - Date.now() - 1);
+
+      // The client does exactly what Retry-After says.
+      await sleep(retryAfterS * 1000 - (performance.now() - blockedAt));
+      const retried = await workerB.get('/ping');
+      await retried.arrayBuffer();
+      expect(retried.status).to.equal(200);
+      expect(retried.headers.get('x-ratelimit-remaining')).to.equal('1');
+    });
+
+    it('Retry-After never exceeds the window, even in the first second of one', async () => {
+      const app = await start({ RATE_LIMIT_MAX: '1', TRUST_PROXY: 'true' });
+      for (let client = 1; client <= 5; client += 1) {
+        const headers = { 'X-Forwarded-For': `198.51.100.${client}` };
+        const [admitted, blocked] = await statuses(app, 2, '/ping', headers);
+        expect([admitted!.status, blocked!.status]).to.deep.equal([200, 429]);
+        expect(Number(blocked!.headers.get('retry-after')), `client ${client}`).to.be.within(58, 60);
+      }
+    });
   });
 });

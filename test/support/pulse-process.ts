@@ -172,7 +172,7 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
     DATABASE_URL: uniqueDatabaseUrl(),
     REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: uniqueRedisPrefix(),
-    JWT_SECRET: 'test-secret-that-is-long-enough',
+    JWT_SECRET: 'test-secret-long-enough-for-production-0123',
     LOG_LEVEL: 'info',
     CONTROL_SOCKET: path.join(tmp, 'pulse.sock'),
     ...options.env,

@@ -1,6 +1,7 @@
+import crypto from 'node:crypto';
 import os from 'node:os';
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../../src/shared/config.js';
+import { ConfigError, loadConfig, usesDevelopmentJwtSecret } from '../../src/shared/config.js';
 
 describe('loadConfig', () => {
   it('has sensible defaults', () => {
@@ -47,5 +48,56 @@ describe('loadConfig', () => {
   it('refuses a heartbeat timeout that healthy workers could miss', () => {
     expect(() => loadConfig({ HEALTH_REPORT_INTERVAL_MS: '6000' })).to.throw(ConfigError, /^invalid configuration: WORKER_HEARTBEAT_TIMEOUT_MS must be at least twice/);
     expect(loadConfig({ HEALTH_REPORT_INTERVAL_MS: '5000' }).workerHeartbeatTimeoutMs).to.equal(10_000);
+  });
+
+  describe('JWT_SECRET', () => {
+    const DEVELOPMENT_SECRET = 'pulse-development-secret-change-me';
+    const production = (secret: string) => () => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret });
+
+    it('in production, refuses the published development secret, whitespace, short and low-variety secrets, naming the variable, never the value', () => {
+      const refused: Array<[string, RegExp]> = [
+        [DEVELOPMENT_SECRET, /^invalid configuration: JWT_SECRET is the published development secret: refused when NODE_ENV=production/],
+        [' '.repeat(16), /^invalid configuration: JWT_SECRET is only whitespace: refused/],
+        [' '.repeat(40), /^invalid configuration: JWT_SECRET is only whitespace: refused/],
+        ['\t \n'.repeat(12), /^invalid configuration: JWT_SECRET is only whitespace: refused/],
+        ['abcdefghijklmnopqrstuvwxyz01234', /^invalid configuration: JWT_SECRET must be at least 32 characters: refused/],
+        ['x'.repeat(64), /^invalid configuration: JWT_SECRET must have at least 10 different characters \(it has 1\): refused/],
+        ['passwordpasswordpasswordpassword', /^invalid configuration: JWT_SECRET must have at least 10 different characters \(it has 7\)/],
+      ];
+      for (const [secret, expected] of refused) {
+        let error: unknown;
+        try {
+          production(secret)();
+        } catch (caught) {
+          error = caught;
+        }
+        expect(error, JSON.stringify(secret)).to.be.instanceOf(ConfigError);
+        expect((error as ConfigError).variable).to.equal('JWT_SECRET');
+        expect((error as Error).message, JSON.stringify(secret)).to.match(expected);
+        expect((error as Error).message).to.not.include(secret);
+      }
+    });
+
+    it('in production, accepts a random secret (openssl rand -base64 48, -hex 32)', () => {
+      for (const secret of [crypto.randomBytes(48).toString('base64'), crypto.randomBytes(32).toString('hex')]) {
+        expect(production(secret)().jwtSecret).to.equal(secret);
+      }
+      expect(production('0123456789abcdefghijklmnopqrstuv')().jwtSecret).to.have.length(32);
+    });
+
+    it('in production, requires it', () => {
+      expect(() => loadConfig({ NODE_ENV: 'production' })).to.throw(ConfigError, /^invalid configuration: JWT_SECRET is required when NODE_ENV=production$/);
+    });
+
+    it('in development, falls back to the development secret and says so; accepts any 16 characters', () => {
+      const unset = loadConfig({});
+      expect(unset.jwtSecret).to.equal(DEVELOPMENT_SECRET);
+      expect(usesDevelopmentJwtSecret(unset)).to.equal(true);
+      expect(usesDevelopmentJwtSecret(loadConfig({ JWT_SECRET: DEVELOPMENT_SECRET }))).to.equal(true);
+      const short = loadConfig({ JWT_SECRET: 'sixteen-chars-ok' });
+      expect(short.jwtSecret).to.equal('sixteen-chars-ok');
+      expect(usesDevelopmentJwtSecret(short)).to.equal(false);
+      expect(() => loadConfig({ JWT_SECRET: 'short' })).to.throw(ConfigError, /JWT_SECRET must be at least 16 characters$/);
+    });
   });
 });
