@@ -84,6 +84,10 @@ const envSchema = z.object({
   WORKER_RESPAWN_BACKOFF_MAX_MS: positiveInt.min(100).max(600_000).default(30_000),
   MAX_WORKER_MEMORY_MB: positiveInt.optional(),
   MAX_REQUESTS_PER_WORKER: positiveInt.optional(),
+  HTTP_HEADERS_TIMEOUT_MS: positiveInt.min(1000).max(600_000).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: positiveInt.min(1000).max(3_600_000).default(30_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt.min(100).max(3_600_000).default(5000),
+  MAX_CONNECTIONS_PER_WORKER: positiveInt.max(1_000_000).default(10_000),
   CONTROL_SOCKET: z.string().min(1).optional(),
 });
 
@@ -116,6 +120,10 @@ export interface Config {
   workerRespawnBackoffMaxMs: number;
   maxWorkerMemoryMb: number | undefined;
   maxRequestsPerWorker: number | undefined;
+  httpHeadersTimeoutMs: number;
+  httpRequestTimeoutMs: number;
+  httpKeepAliveTimeoutMs: number;
+  maxConnectionsPerWorker: number;
   controlSocket: string;
 }
 
@@ -146,6 +154,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'WORKER_HEARTBEAT_TIMEOUT_MS',
       `must be at least twice HEALTH_REPORT_INTERVAL_MS (${e.HEALTH_REPORT_INTERVAL_MS}), or healthy workers are killed as hung`,
     );
+  }
+  if (e.HTTP_REQUEST_TIMEOUT_MS < e.HTTP_HEADERS_TIMEOUT_MS) {
+    throw new ConfigError('HTTP_REQUEST_TIMEOUT_MS', `must be at least HTTP_HEADERS_TIMEOUT_MS (${e.HTTP_HEADERS_TIMEOUT_MS}): the headers are part of the request`);
   }
   if (production) {
     if (!e.JWT_SECRET) throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production');
@@ -183,6 +194,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerRespawnBackoffMaxMs: e.WORKER_RESPAWN_BACKOFF_MAX_MS,
     maxWorkerMemoryMb: e.MAX_WORKER_MEMORY_MB,
     maxRequestsPerWorker: e.MAX_REQUESTS_PER_WORKER,
+    httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+    httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+    httpKeepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    maxConnectionsPerWorker: e.MAX_CONNECTIONS_PER_WORKER,
     controlSocket: controlSocketPath(e.CONTROL_SOCKET),
   };
 }

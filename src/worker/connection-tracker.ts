@@ -29,6 +29,11 @@ export class ConnectionTracker {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.track(req.socket, res));
   }
 
+  /** Open client connections. */
+  get size(): number {
+    return this.sockets.size;
+  }
+
   get inflight(): number {
     return this.inflightResponses.size;
   }

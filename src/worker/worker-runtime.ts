@@ -11,6 +11,7 @@ import { createLogger } from '../shared/logger.js';
 import { POOL_CLOSE_TIMEOUT_MS } from '../shared/shutdown-budget.js';
 import { answerClientErrorsWithJson } from './client-errors.js';
 import { ConnectionDrainer } from './connection-drainer.js';
+import { limitConnections } from './connection-limit.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import { HealthProbe } from './health-reporter.js';
 import { IdleReaper } from './idle-reaper.js';
@@ -26,8 +27,8 @@ const HEALTH_ANSWER_TIMEOUT_MS = 1000;
 const BOOT_DEPENDENCY_WAIT_MS = 2000;
 const BOOT_PING_TIMEOUT_MS = 1000;
 const NOTHING_DRAINED: DrainSummary = { inflightAtStart: 0, cut: 0, durationMs: 0 };
-/** Idle keep-alive connections are closed after this long (by IdleReaper, not Node's pause-blind timer). */
-const KEEP_ALIVE_TIMEOUT_MS = 5000;
+/** How often Node checks HTTP_HEADERS_TIMEOUT_MS and HTTP_REQUEST_TIMEOUT_MS (its default, 30 s, would let a silent connection live that much longer). */
+const CONNECTIONS_CHECK_INTERVAL_MS = 1000;
 
 /** How closing a pool went; never throws, so a failed close cannot stop the exit. */
 function closeWithin(closing: Promise<unknown>, what: string): Promise<'closed' | 'timeout' | 'failed'> {
@@ -68,11 +69,23 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
     metrics,
     health: () => channel.requestHealth(HEALTH_ANSWER_TIMEOUT_MS),
   });
-  const server = http.createServer(app.callback());
+  // A connection that sends no complete headers within HTTP_HEADERS_TIMEOUT_MS (slowloris, or
+  // one that never sends a byte) gets a 408 and is closed; so is a request, body included,
+  // not received within HTTP_REQUEST_TIMEOUT_MS.
+  const server = http.createServer(
+    {
+      headersTimeout: config.httpHeadersTimeoutMs,
+      requestTimeout: config.httpRequestTimeoutMs,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+      // Idle keep-alive connections are closed by IdleReaper, not by Node's pause-blind timer.
+      keepAliveTimeout: 0,
+    },
+    app.callback(),
+  );
   answerClientErrorsWithJson(server);
-  server.keepAliveTimeout = 0;
   const connections = new ConnectionTracker(server);
-  const reaper = new IdleReaper(connections, KEEP_ALIVE_TIMEOUT_MS);
+  limitConnections(connections, config.maxConnectionsPerWorker, metrics.registry, log);
+  const reaper = new IdleReaper(connections, config.httpKeepAliveTimeoutMs);
   const drainer = new ConnectionDrainer(server, connections);
   const probe = new HealthProbe(healthDb, redis, connections);
   let heartbeat: NodeJS.Timeout | undefined;

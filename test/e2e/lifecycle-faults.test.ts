@@ -93,7 +93,7 @@ describe('lifecycle under faults: pauses, silence, crashes (end to end)', functi
     expect(sampleValue((await scrapeMetrics(pulse)).samples, 'pulse_dependency_up', { dependency: 'redis' })).to.equal(1);
   });
 
-  it('kill -9 of workers under connection-per-request load: no client is left waiting, no descriptor leaks in the primary', async () => {
+  it('kill -9 of workers under connection-per-request load: no client is left waiting, no descriptor leaks in the primary', async function () {
     this.timeout(150_000);
     const rounds = 10;
     const pulse = await pulses.start({ workers: 3, env: { ...NO_RATE_LIMIT, WORKER_RESPAWN_BACKOFF_MAX_MS: '100' } });

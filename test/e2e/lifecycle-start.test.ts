@@ -98,7 +98,8 @@ describe('a drain that overruns while the database pool is busy (end to end)', f
   });
 
   it('closes the pools within its own budget, reports the cut request and exits 75 before the primary would SIGKILL it', async () => {
-    const pulse = await pulses.start({ workers: 1, env: { SHUTDOWN_TIMEOUT_MS: '1000' } });
+    // The statement deadline far away: the stuck query keeps its pool connection busy through the drain.
+    const pulse = await pulses.start({ workers: 1, env: { SHUTDOWN_TIMEOUT_MS: '1000', DATABASE_STATEMENT_TIMEOUT_MS: '60000' } });
     const credentials = registerBody();
     expect((await post(pulse, '/register', credentials)).status).to.equal(201);
     const { token } = (await post(pulse, '/login', credentials)).body as { token: string };
