@@ -22,7 +22,10 @@
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
 const configuredDrainMs = Number(process.env.SHUTDOWN_TIMEOUT_MS);
 const drainMs = Number.isSafeInteger(configuredDrainMs) && configuredDrainMs > 0 ? configuredDrainMs : DEFAULT_SHUTDOWN_TIMEOUT_MS;
-const STOP_BUDGET_MS = drainMs + 3000 + 2000 + 5000;
+// SHUTDOWN_DELAY_MS (deregistration delay) comes first: the host still serves meanwhile.
+const configuredDelayMs = Number(process.env.SHUTDOWN_DELAY_MS);
+const delayMs = Number.isSafeInteger(configuredDelayMs) && configuredDelayMs > 0 ? configuredDelayMs : 0;
+const STOP_BUDGET_MS = delayMs + drainMs + 3000 + 2000 + 5000;
 
 export const apps = [
   {

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { Config } from '../shared/config.js';
 import { usesDevelopmentJwtSecret } from '../shared/config.js';
+import { hostConnections, workerRequestPoolSize, WORKER_POOL_SIZE_ENV } from '../db/pool-budget.js';
 import type { HealthAnswer } from '../shared/health-types.js';
 import { createLogger, redactUrl, type Logger } from '../shared/logger.js';
 import { workerKillAfterMs } from '../shared/shutdown-budget.js';
@@ -58,6 +59,7 @@ export class Primary {
         maxWorkerMemoryMb: config.maxWorkerMemoryMb,
         maxRequestsPerWorker: config.maxRequestsPerWorker,
         backoff: new RespawnBackoff(100, config.workerRespawnBackoffMaxMs),
+        workerEnv: (desired) => ({ [WORKER_POOL_SIZE_ENV]: String(workerRequestPoolSize(config.databasePoolMax, desired)) }),
       },
       this.cluster,
       monotonicClock,
@@ -89,6 +91,11 @@ export class Primary {
         database: redactUrl(config.databaseUrl),
         redis: redactUrl(config.redisUrl),
         shutdownTimeoutMs: config.shutdownTimeoutMs,
+        databaseConnections: {
+          hostBudget: config.databasePoolMax,
+          perWorker: workerRequestPoolSize(config.databasePoolMax, config.workers) + 1,
+          atMost: hostConnections(config.databasePoolMax, config.workers),
+        },
       },
       'starting primary',
     );
@@ -201,11 +208,21 @@ export class Primary {
     }
   }
 
-  /** The one shutdown sequence: readiness off, drain every worker, close, exit with the truth. */
+  /**
+   * The one shutdown sequence: readiness off (and, for SHUTDOWN_DELAY_MS, nothing else:
+   * load balancers take the host out of rotation while it still serves), stop accepting,
+   * drain every worker, close, exit with the truth.
+   */
   private async shutdown(signal: string): Promise<void> {
     this.phase = 'stopping';
     this.schema.stop();
-    this.log.info({ signal, workers: this.supervisor.workers.length }, 'shutdown started');
+    this.supervisor.announceStop();
+    const delayMs = this.config.shutdownDelayMs;
+    this.log.info({ signal, workers: this.supervisor.workers.length, delayMs }, 'shutdown started');
+    if (delayMs > 0) {
+      this.log.info({ delayMs }, 'readiness is 503; still serving while load balancers take this host out of rotation');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
     await this.cluster.stopAccepting();
     const report = await this.supervisor.stop();
     await new Promise<void>((resolve) => {

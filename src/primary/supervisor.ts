@@ -26,6 +26,8 @@ export interface SupervisorSettings {
   maxWorkerMemoryMb: number | undefined;
   maxRequestsPerWorker: number | undefined;
   backoff: RespawnBackoff;
+  /** Variables a new worker gets from the primary, given how many workers are wanted now. */
+  workerEnv?: (desired: number) => Record<string, string>;
 }
 
 export interface RolloutResult {
@@ -123,6 +125,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private rollout: Rollout | undefined;
   private scaling: Scaling | undefined;
   private stopping: Stopping | undefined;
+  /** A shutdown is coming (the deregistration delay runs): no new rollout or scaling. */
+  private stopAnnounced = false;
   private halted = false;
   private everReady = false;
   private allReadyAnnounced = false;
@@ -173,7 +177,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   get isStopping(): boolean {
-    return this.stopping !== undefined;
+    return this.stopAnnounced || this.stopping !== undefined;
   }
 
   serving(): ManagedWorker[] {
@@ -207,7 +211,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** A rolling restart: every worker of an older generation is replaced, one at a time, new first. */
   startRollout(onProgress: (line: string) => void = () => undefined, env?: Record<string, string>): Promise<RolloutResult> {
-    if (this.stopping) throw new ShutdownInProgressError();
+    if (this.isStopping) throw new ShutdownInProgressError();
     if (this.rollout) throw new RolloutInProgressError();
     const target = this.nextGeneration++;
     if (env) this.generationEnv.set(target, env);
@@ -223,7 +227,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** `ctl scale`: resolves once the new count serves (or the new workers failed to boot). */
   scaleTo(count: number): Promise<ScaleResult> {
-    if (this.stopping) throw new ShutdownInProgressError();
+    if (this.isStopping) throw new ShutdownInProgressError();
     if (this.rollout) throw new RolloutInProgressError();
     if (this.scaling) throw new ScalingInProgressError();
     if (!Number.isInteger(count) || count < 1) throw new Error('worker count must be a whole number of at least 1');
@@ -237,9 +241,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** SIGTTIN/SIGTTOU: one more or one fewer, never below one; applied at once, whatever else runs. */
   scaleBy(delta: number): void {
-    if (this.stopping) return;
+    if (this.isStopping) return;
     this.setDesired(Math.max(1, this.desired + delta));
     this.reconcile();
+  }
+
+  /**
+   * A shutdown is coming but the workers keep serving for now (the deregistration delay):
+   * a rolling restart in progress stops, and new ones and scaling are refused.
+   */
+  announceStop(): void {
+    this.stopAnnounced = true;
+    if (this.rollout) this.finishRollout(false, 'shutdown started during the rolling restart');
   }
 
   /** Drains every worker; resolves once all have exited. Clean means nothing was cut or killed. */
@@ -656,7 +669,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private fork(surge: boolean, now: number): ManagedWorker {
     const generation = this.rollout?.target ?? this.generation;
-    const process = this.cluster.fork(this.generationEnv.get(generation));
+    const process = this.cluster.fork({ ...this.generationEnv.get(generation), ...this.settings.workerEnv?.(this.desired) });
     const worker = new ManagedWorker(process, generation, now, this.settings.readyTimeoutMs, surge, this.requestLimit());
     this.all.set(worker.id, worker);
     this.log.info({ worker: worker.id, workerPid: worker.pid, generation, ...(surge && { replacement: true }) }, 'worker forked');

@@ -63,8 +63,9 @@ const envSchema = z.object({
   ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   WORKERS: positiveInt.max(256).optional(),
   SHUTDOWN_TIMEOUT_MS: positiveInt.max(600_000).default(5000),
+  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/pulse'),
-  DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
+  DATABASE_POOL_MAX: positiveInt.min(2).max(10_000).default(40),
   DATABASE_CONNECT_TIMEOUT_MS: positiveInt.max(60_000).default(2000),
   DATABASE_ACQUIRE_TIMEOUT_MS: positiveInt.max(60_000).default(2000),
   DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.max(600_000).default(3000),
@@ -99,6 +100,7 @@ export interface Config {
   adminHost: string;
   workers: number;
   shutdownTimeoutMs: number;
+  shutdownDelayMs: number;
   databaseUrl: string;
   databasePoolMax: number;
   databaseConnectTimeoutMs: number;
@@ -173,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminHost: e.ADMIN_HOST,
     workers: e.WORKERS ?? os.availableParallelism(),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
     databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,

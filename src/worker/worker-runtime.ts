@@ -4,6 +4,7 @@ import { createApp } from '../app/app.js';
 import { createAppMetrics } from '../app/metrics.js';
 import { closeRedis, createRedis, pingRedis, type RedisClient } from '../cache/redis.js';
 import { createDatabase, pingDatabase, type Database } from '../db/database.js';
+import { workerRequestPoolSize, WORKER_POOL_SIZE_ENV } from '../db/pool-budget.js';
 import type { Config } from '../shared/config.js';
 import { DeadlineError, withDeadline } from '../shared/deadline.js';
 import { WorkerExit, type DrainSummary } from '../shared/ipc-protocol.js';
@@ -55,7 +56,9 @@ async function tryDependencies(db: Database, redis: RedisClient): Promise<void> 
  */
 export async function runWorker(config: Config, channel: PrimaryChannel): Promise<void> {
   const log = createLogger('worker', config.logLevel).child({ worker: cluster.worker?.id ?? 0 });
-  const db = createDatabase(config.databaseUrl, config.databasePoolMax, log, config);
+  // The primary gives each worker its share of the host's DATABASE_POOL_MAX (one of it is the health connection).
+  const poolSize = Number(process.env[WORKER_POOL_SIZE_ENV]) || workerRequestPoolSize(config.databasePoolMax, config.workers);
+  const db = createDatabase(config.databaseUrl, poolSize, log, config);
   // Health pings get their own connection: a saturated request pool is busy, not disconnected.
   const healthDb = createDatabase(config.databaseUrl, 1, log, config);
   const redis = createRedis(config.redisUrl, log);

@@ -47,6 +47,28 @@ describe('coordinated graceful shutdown (end to end)', function () {
     expect(pulse.logs.some((l) => l.msg === 'shutdown complete: every worker drained')).to.equal(true);
   });
 
+  it('SHUTDOWN_DELAY_MS: readiness turns 503 at once while new connections are still accepted and served, then the drain', async () => {
+    const delayMs = 2500;
+    const pulse = await pulses.start({ workers: 2, env: { SHUTDOWN_DELAY_MS: String(delayMs), RATE_LIMIT_MAX: '100000' } });
+    const signalledAt = Date.now();
+    pulse.signal('SIGTERM');
+    await waitFor(async () => (await fetch(`${pulse.adminUrl}/health/ready`)).status === 503, 'readiness 503', 1000, 20);
+    // Fresh connections, as a load balancer that has not noticed yet would open them.
+    let served = 0;
+    while (Date.now() - signalledAt < delayMs - 700) {
+      const res = await fetch(`${pulse.url}/ping`, { headers: { Connection: 'close' } });
+      expect(res.status).to.equal(200);
+      served += 1;
+      await sleep(50);
+    }
+    expect(served).to.be.above(10);
+    expect(pulse.logs.some((l) => l.msg === 'drain started'), 'no drain during the delay').to.equal(false);
+    await waitFor(async () => (await tryConnect(pulse.port)) === 'ECONNREFUSED', 'new connections refused after the delay', delayMs + 2000, 20);
+    expect(Date.now() - signalledAt).to.be.at.least(delayMs - 100);
+    const exit = await pulse.waitExit(10_000);
+    expect(exit.code).to.equal(0);
+  });
+
   it('cuts a request still in flight at SHUTDOWN_TIMEOUT_MS, still closes pools, and does not hang', async () => {
     const shutdownTimeoutMs = 1000;
     const pulse = await pulses.start({ workers: 1, env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), RATE_LIMIT_MAX: '100000' } });
