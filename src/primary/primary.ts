@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { Config } from '../shared/config.js';
 import { usesDevelopmentJwtSecret } from '../shared/config.js';
 import { hostConnections, workerRequestPoolSize, WORKER_POOL_SIZE_ENV } from '../db/pool-budget.js';
+import { readBuildInfo } from '../shared/build-info.js';
 import type { HealthAnswer } from '../shared/health-types.js';
 import { createLogger, redactUrl, type Logger } from '../shared/logger.js';
 import { workerKillAfterMs } from '../shared/shutdown-budget.js';
@@ -91,6 +92,7 @@ export class Primary {
         database: redactUrl(config.databaseUrl),
         redis: redactUrl(config.redisUrl),
         shutdownTimeoutMs: config.shutdownTimeoutMs,
+        build: readBuildInfo(),
         databaseConnections: {
           hostBudget: config.databasePoolMax,
           perWorker: workerRequestPoolSize(config.databasePoolMax, config.workers) + 1,

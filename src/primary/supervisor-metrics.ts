@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerBuildInfo } from '../shared/build-info.js';
 import type { HealthAnswer } from '../shared/health-types.js';
 import { RESTART_REASONS } from './managed-worker.js';
 
@@ -64,6 +65,7 @@ export function createSupervisorMetrics() {
       registers: [registry],
     }),
   };
+  registerBuildInfo(registry, 'pulse_build_info', "The primary's build: package version, git commit of the build, Node.js version (always 1)");
   // Every series exists from the start, so that rate() and alerts see the first increment.
   for (const reason of RESTART_REASONS) m.workerRestarts.inc({ reason }, 0);
   for (const reason of FORCED_KILL_REASONS) m.forcedKills.inc({ reason }, 0);

@@ -5,6 +5,7 @@ import { createAppMetrics } from '../app/metrics.js';
 import { closeRedis, createRedis, pingRedis, type RedisClient } from '../cache/redis.js';
 import { createDatabase, pingDatabase, type Database } from '../db/database.js';
 import { workerRequestPoolSize, WORKER_POOL_SIZE_ENV } from '../db/pool-budget.js';
+import { registerBuildInfo } from '../shared/build-info.js';
 import type { Config } from '../shared/config.js';
 import { DeadlineError, withDeadline } from '../shared/deadline.js';
 import { WorkerExit, type DrainSummary } from '../shared/ipc-protocol.js';
@@ -63,6 +64,7 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
   const healthDb = createDatabase(config.databaseUrl, 1, log, config);
   const redis = createRedis(config.redisUrl, log);
   const metrics = createAppMetrics({ db, redis });
+  registerBuildInfo(metrics.registry, 'pulse_worker_build_info', 'Workers by the build they run (a rolling restart moves them to the new one)');
 
   const app = createApp({
     config,

@@ -28,6 +28,8 @@ export interface StartOptions {
   waitHealthy?: boolean;
   /** The primary's entry file (default: this checkout's dist/src/primary/main.js). */
   entry?: string;
+  /** Start it with this command line instead of `node <entry>` (e.g. README's `npm start`). */
+  command?: string[];
 }
 
 /** The real compiled service as a child process, with its logs parsed as they arrive. */
@@ -179,7 +181,8 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
   };
   // Detached: the primary leads its own process group, so the after hook can kill the
   // whole tree, and a test can signal the group like a terminal's Ctrl+C does.
-  const child = spawn(process.execPath, [options.entry ?? PRIMARY_ENTRY], {
+  const [file, ...args] = options.command ?? [process.execPath, options.entry ?? PRIMARY_ENTRY];
+  const child = spawn(file!, args, {
     cwd: PROJECT_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
