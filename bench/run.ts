@@ -13,7 +13,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { dropCreatedDatabases, uniqueDatabaseUrl } from '../test/support/databases.js';
-import { killAllPulse, PROJECT_ROOT, startPulse, type PulseProcess } from '../test/support/pulse-process.js';
+import { killAllPulse, PROJECT_ROOT, startPulse, type PulseProcess, type StartOptions } from '../test/support/pulse-process.js';
+import { startSocketActivated } from '../test/support/socket-activated.js';
 import { Pm2, startBareKoaCluster } from './lib/bare-koa.js';
 import { cleanupAll, onCleanup } from './lib/cleanup.js';
 import { limiterlessBuild } from './lib/limiterless-build.js';
@@ -23,6 +24,7 @@ import { RedisServerProcess } from '../test/support/redis-server.js';
 import { consoleTable, resultsMarkdown, writeResults, type SectionResult } from './lib/report.js';
 import { benchSettings, type BenchSettings } from './lib/settings.js';
 import { benchMetricsScrape } from './sections/metrics-scrape.js';
+import { benchPrimaryRestart } from './sections/primary-restart.js';
 import { benchRedisBrownout } from './sections/redis-brownout.js';
 import { benchRollingRestart, type LoadTarget } from './sections/rolling-restart.js';
 import { benchSigterm } from './sections/sigterm.js';
@@ -106,6 +108,16 @@ async function runSections(): Promise<SectionResult[]> {
   }
 
   if (wanted(6)) sections.push(await section('6. Redis brownout', () => redisBrownout(settings)));
+
+  if (wanted(7)) {
+    const restartEnv = { RATE_LIMIT_MAX: UNLIMITED_RATE };
+    const start = (options: StartOptions) => startPulse({ ...options, env: { DATABASE_URL: uniqueDatabaseUrl('bench'), ...restartEnv, ...options.env } });
+    sections.push(
+      await section('7. primary restart under load', () =>
+        benchPrimaryRestart(start, () => startSocketActivated(start, { workers: settings.workers, env: restartEnv }), settings, log),
+      ),
+    );
+  }
 
   return sections.sort((a, b) => a.title.localeCompare(b.title));
 }

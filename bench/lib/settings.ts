@@ -33,7 +33,7 @@ export interface BenchSettings {
   brownoutAfterMs: number;
 }
 
-const SECTION_COUNT = 6;
+const SECTION_COUNT = 7;
 
 function parseSections(value: string | undefined): number[] | undefined {
   if (value === undefined || value.trim() === '') return undefined;

@@ -16,6 +16,3 @@ export function workerRequestPoolSize(hostBudget: number, workers: number): numb
 export function hostConnections(hostBudget: number, workers: number): number {
   return (workers + 1) * (workerRequestPoolSize(hostBudget, workers) + 1);
 }
-
-/** Set by the primary in each worker's environment at fork. */
-export const WORKER_POOL_SIZE_ENV = 'PULSE_WORKER_DATABASE_POOL';

@@ -1,9 +1,10 @@
 import http from 'node:http';
 import type { Config } from '../shared/config.js';
 import { usesDevelopmentJwtSecret } from '../shared/config.js';
-import { hostConnections, workerRequestPoolSize, WORKER_POOL_SIZE_ENV } from '../db/pool-budget.js';
+import { hostConnections, workerRequestPoolSize } from '../db/pool-budget.js';
 import { readBuildInfo } from '../shared/build-info.js';
 import type { HealthAnswer } from '../shared/health-types.js';
+import { WorkerEnv } from '../shared/ipc-protocol.js';
 import { createLogger, redactUrl, type Logger } from '../shared/logger.js';
 import { workerKillAfterMs } from '../shared/shutdown-budget.js';
 import { createAdminServer } from './admin-server.js';
@@ -14,9 +15,12 @@ import { computeHealth, staleAfterMs } from './health.js';
 import { MetricsCollector } from './metrics-collector.js';
 import { SchemaMigrations } from './schema-migrations.js';
 import { SignalQueue, type QueuedSignal } from './signals.js';
+import { takeSystemdSocket } from './systemd-socket.js';
 import { Supervisor, TICK_MS } from './supervisor.js';
 import { createSupervisorMetrics, recordHealth } from './supervisor-metrics.js';
-import { NodeWorkerCluster } from './worker-cluster.js';
+import { RoundRobinWorkers } from './round-robin-workers.js';
+import { SharedSocketWorkers } from './shared-socket-workers.js';
+import type { WorkerProcesses } from './worker-cluster.js';
 
 const METRICS_WORKER_TIMEOUT_MS = 1000;
 /** Exit code when the control socket belongs to another running primary (EX_CANTCREAT). */
@@ -35,7 +39,8 @@ export class Primary {
   private readonly signals = new SignalQueue();
   private readonly metrics = createSupervisorMetrics();
   private readonly schema: SchemaMigrations;
-  private readonly cluster: NodeWorkerCluster;
+  private readonly cluster: WorkerProcesses;
+  private readonly systemdSocket: { fd: number; ignored: number } | undefined;
   private readonly supervisor: Supervisor;
   private readonly collector: MetricsCollector;
   private readonly admin: http.Server;
@@ -49,7 +54,11 @@ export class Primary {
   ) {
     this.log = createLogger('primary', config.logLevel);
     this.schema = new SchemaMigrations(config.databaseUrl, this.log);
-    this.cluster = new NodeWorkerCluster(workerEntry, this.log);
+    this.systemdSocket = takeSystemdSocket();
+    this.cluster = this.systemdSocket
+      ? new SharedSocketWorkers(workerEntry, this.log, this.systemdSocket.fd)
+      : new RoundRobinWorkers(workerEntry, this.log);
+    const listenEnv: Record<string, string> = this.systemdSocket ? { [WorkerEnv.listenFd]: String(this.systemdSocket.fd) } : {};
     this.supervisor = new Supervisor(
       {
         readyTimeoutMs: config.workerReadyTimeoutMs,
@@ -60,7 +69,7 @@ export class Primary {
         maxWorkerMemoryMb: config.maxWorkerMemoryMb,
         maxRequestsPerWorker: config.maxRequestsPerWorker,
         backoff: new RespawnBackoff(100, config.workerRespawnBackoffMaxMs),
-        workerEnv: (desired) => ({ [WORKER_POOL_SIZE_ENV]: String(workerRequestPoolSize(config.databasePoolMax, desired)) }),
+        workerEnv: (desired) => ({ ...listenEnv, [WorkerEnv.databasePool]: String(workerRequestPoolSize(config.databasePoolMax, desired)) }),
       },
       this.cluster,
       monotonicClock,
@@ -101,6 +110,12 @@ export class Primary {
       },
       'starting primary',
     );
+    if (this.systemdSocket) {
+      log.info(
+        { fd: this.systemdSocket.fd, ignoredSockets: this.systemdSocket.ignored },
+        'serving on the socket passed by systemd (socket activation): PORT and HOST are not used; workers accept on it directly',
+      );
+    }
     if (usesDevelopmentJwtSecret(config)) log.warn('JWT_SECRET is unset or the published development secret: anyone can sign tokens this service accepts (refused when NODE_ENV=production)');
     await this.schema.migrateAtStart();
     await this.openControlSocket();

@@ -1,9 +1,7 @@
-import cluster, { type Worker } from 'node:cluster';
-import { EventEmitter } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import { isWorkerMessage, primaryMessage, type PrimaryMessageBody, type WorkerMessage } from '../shared/ipc-protocol.js';
 import type { Logger } from '../shared/logger.js';
-import { ClusterListeners } from './cluster-listeners.js';
-import { HandoffGuard } from './handoff-guard.js';
 
 /** One worker process, as the supervisor drives it. Neither method ever throws. */
 export interface WorkerProcess {
@@ -21,7 +19,7 @@ export interface WorkerClusterEvents {
   stranded: [outcome: 'rescued' | 'closed'];
 }
 
-/** The seam between the supervisor and node:cluster, so the supervisor can be tested with a fake. */
+/** The seam between the supervisor and the worker processes, so the supervisor can be tested with a fake. */
 export interface WorkerCluster {
   fork(env?: Record<string, string>): WorkerProcess;
   on<E extends keyof WorkerClusterEvents>(event: E, listener: (...args: WorkerClusterEvents[E]) => void): unknown;
@@ -33,86 +31,44 @@ export interface WorkerCluster {
   stopping(): void;
 }
 
-/** How long the hand-off queue must stay empty before the workers are told to drain. */
-const HANDOFF_QUIET_MS = 20;
-const HANDOFF_SETTLE_MAX_MS = 1000;
+/** The worker processes of a running primary, however they get their connections. */
+export interface WorkerProcesses extends WorkerCluster {
+  /** The first step of a shutdown: no new connection reaches a worker from now on. */
+  stopAccepting(): Promise<void>;
+}
 
-/** node:cluster in round-robin mode, with the hand-off guard on every worker. */
-export class NodeWorkerCluster extends EventEmitter<WorkerClusterEvents> implements WorkerCluster {
-  private readonly serving = new Set<number>();
-  private readonly guard: HandoffGuard;
-  private readonly acceptors = new ClusterListeners();
-
-  constructor(entry: string, private readonly log: Logger) {
-    super();
-    cluster.setupPrimary({ exec: entry });
-    this.guard = new HandoffGuard({
-      log,
-      pickServingWorker: () => this.pickServing(),
-      onRescued: () => this.emit('stranded', 'rescued'),
-      onClosed: () => this.emit('stranded', 'closed'),
-    });
-  }
-
-  fork(env?: Record<string, string>): WorkerProcess {
-    // Workers' listen() makes the primary open the cluster listener: from the first fork on,
-    // a TCP server opened in the primary is that listener (the admin server opened before).
-    this.acceptors.watch();
-    const worker = cluster.fork(env);
-    this.guard.watch(worker);
-    worker.on('error', (error: Error) => this.log.warn({ worker: worker.id, err: { message: error.message } }, 'worker channel error'));
-    worker.on('message', (message: unknown) => {
-      if (isWorkerMessage(message)) this.emit('message', worker.id, message);
-    });
-    // 'close', not 'exit': 'exit' can come before the worker's last messages (its final metrics) are read.
-    worker.process.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-      this.serving.delete(worker.id);
-      this.emit('exit', worker.id, code, signal);
-    });
-    return {
-      id: worker.id,
-      pid: worker.process.pid ?? 0,
-      send: (body) => send(worker, body),
-      kill: (signal) => {
-        try {
-          worker.process.kill(signal);
-        } catch {
-          // already gone
-        }
-      },
-    };
-  }
-
-  workerReady(id: number): void {
-    this.serving.add(id);
-    this.guard.retryWaiting();
-  }
-
-  workerLeaving(id: number): void {
-    this.serving.delete(id);
-  }
-
-  stopping(): void {
-    this.serving.clear();
-    this.guard.closeWaiting();
-  }
-
-  /**
-   * The first step of a shutdown: new connections are refused from now on, and the
-   * connections already accepted are handed to the workers before they are told to drain.
-   */
-  async stopAccepting(): Promise<void> {
-    this.acceptors.close();
-    await this.guard.settled(HANDOFF_QUIET_MS, HANDOFF_SETTLE_MAX_MS);
-  }
-
-  private pickServing(): Worker | undefined {
-    for (const id of this.serving) {
-      const worker = cluster.workers?.[id];
-      if (worker?.isConnected()) return worker;
-    }
-    return undefined;
-  }
+/**
+ * Wires one child process into the cluster's events: its protocol messages, and its exit
+ * reported on 'close' (not 'exit', which can come before its last messages, its final
+ * metrics, are read).
+ */
+export function adoptWorker(
+  child: ChildProcess,
+  id: number,
+  events: EventEmitter<WorkerClusterEvents>,
+  log: Logger,
+  onGone: () => void = () => undefined,
+): WorkerProcess {
+  child.on('error', (error: Error) => log.warn({ worker: id, err: { message: error.message } }, 'worker channel error'));
+  child.on('message', (message: unknown) => {
+    if (isWorkerMessage(message)) events.emit('message', id, message);
+  });
+  child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+    onGone();
+    events.emit('exit', id, code, signal);
+  });
+  return {
+    id,
+    pid: child.pid ?? 0,
+    send: (body) => send(child, body),
+    kill: (signal) => {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+    },
+  };
 }
 
 /**
@@ -120,10 +76,10 @@ export class NodeWorkerCluster extends EventEmitter<WorkerClusterEvents> impleme
  * asynchronously; with a callback that failure lands here instead of as an 'error' event,
  * which would crash the primary. Either way the worker is going away; its exit tells the rest.
  */
-function send(worker: Worker, body: PrimaryMessageBody): void {
-  if (!worker.isConnected()) return;
+function send(child: ChildProcess, body: PrimaryMessageBody): void {
+  if (!child.connected) return;
   try {
-    worker.send(primaryMessage(body), undefined, undefined, () => undefined);
+    child.send(primaryMessage(body), undefined, undefined, () => undefined);
   } catch {
     // closed between the check and the send
   }

@@ -13,6 +13,16 @@ import type { HealthAnswer, WorkerHealthReport } from './health-types.js';
 
 export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
+/** What the primary tells a worker at fork, in its environment (before there is a channel). */
+export const WorkerEnv = {
+  /** Its id when it is not a cluster worker (systemd socket activation). */
+  id: 'PULSE_WORKER_ID',
+  /** Listen on this inherited descriptor instead of PORT/HOST (systemd socket activation). */
+  listenFd: 'PULSE_LISTEN_FD',
+  /** Its share of the host's DATABASE_POOL_MAX (request pool; one more for health pings). */
+  databasePool: 'PULSE_WORKER_DATABASE_POOL',
+} as const;
+
 /** Worker exit codes the primary understands. */
 export const WorkerExit = {
   /** Drained every request (or never listened) and closed its pools. */

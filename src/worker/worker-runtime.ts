@@ -4,11 +4,11 @@ import { createApp } from '../app/app.js';
 import { createAppMetrics } from '../app/metrics.js';
 import { closeRedis, createRedis, pingRedis, type RedisClient } from '../cache/redis.js';
 import { createDatabase, pingDatabase, type Database } from '../db/database.js';
-import { workerRequestPoolSize, WORKER_POOL_SIZE_ENV } from '../db/pool-budget.js';
+import { workerRequestPoolSize } from '../db/pool-budget.js';
 import { registerBuildInfo } from '../shared/build-info.js';
 import type { Config } from '../shared/config.js';
 import { DeadlineError, withDeadline } from '../shared/deadline.js';
-import { WorkerExit, type DrainSummary } from '../shared/ipc-protocol.js';
+import { WorkerEnv, WorkerExit, type DrainSummary } from '../shared/ipc-protocol.js';
 import { createLogger } from '../shared/logger.js';
 import { POOL_CLOSE_TIMEOUT_MS } from '../shared/shutdown-budget.js';
 import { answerClientErrorsWithJson } from './client-errors.js';
@@ -17,6 +17,7 @@ import { limitConnections } from './connection-limit.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import { HealthProbe } from './health-reporter.js';
 import { IdleReaper } from './idle-reaper.js';
+import { listenTarget } from './listen-target.js';
 import type { PrimaryChannel } from './primary-channel.js';
 
 const HEALTH_ANSWER_TIMEOUT_MS = 1000;
@@ -56,9 +57,9 @@ async function tryDependencies(db: Database, redis: RedisClient): Promise<void> 
  * pools; a serving one drains first.
  */
 export async function runWorker(config: Config, channel: PrimaryChannel): Promise<void> {
-  const log = createLogger('worker', config.logLevel).child({ worker: cluster.worker?.id ?? 0 });
+  const log = createLogger('worker', config.logLevel).child({ worker: cluster.worker?.id ?? Number(process.env[WorkerEnv.id] ?? 0) });
   // The primary gives each worker its share of the host's DATABASE_POOL_MAX (one of it is the health connection).
-  const poolSize = Number(process.env[WORKER_POOL_SIZE_ENV]) || workerRequestPoolSize(config.databasePoolMax, config.workers);
+  const poolSize = Number(process.env[WorkerEnv.databasePool]) || workerRequestPoolSize(config.databasePoolMax, config.workers);
   const db = createDatabase(config.databaseUrl, poolSize, log, config);
   // Health pings get their own connection: a saturated request pool is busy, not disconnected.
   const healthDb = createDatabase(config.databaseUrl, 1, log, config);
@@ -131,22 +132,23 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
     return stopping;
   };
 
+  const target = listenTarget(config);
   const serve = () => {
     if (stopping || listening) return;
     listening = new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.port, config.host, () => {
+      server.listen(target.options, () => {
         server.off('error', reject);
         resolve();
       });
     }).then(
       () => {
         void channel.send({ type: 'ready' });
-        log.info({ port: config.port }, 'ready');
+        log.info({ listen: target.description }, 'ready');
       },
       async (error: Error) => {
         log.fatal({ err: error }, 'cannot listen');
-        await channel.send({ type: 'boot-failed', error: `cannot listen on ${config.host}:${config.port}: ${error.message}` });
+        await channel.send({ type: 'boot-failed', error: `cannot listen on ${target.description}: ${error.message}` });
         process.exit(WorkerExit.startupFailed);
       },
     );

@@ -30,6 +30,8 @@ export interface StartOptions {
   entry?: string;
   /** Start it with this command line instead of `node <entry>` (e.g. README's `npm start`). */
   command?: string[];
+  /** Fixed ports (a "host" started again on its old ports); free ones by default. */
+  ports?: { port: number; adminPort: number };
 }
 
 /** The real compiled service as a child process, with its logs parsed as they arrive. */
@@ -160,7 +162,7 @@ function killTree(proc: PulseProcess): void {
 }
 
 export async function startPulse(options: StartOptions = {}): Promise<PulseProcess> {
-  const [port, adminPort] = await Promise.all([freePort(), freePort()]);
+  const [port, adminPort] = options.ports ? [options.ports.port, options.ports.adminPort] : await Promise.all([freePort(), freePort()]);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-test-'));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
