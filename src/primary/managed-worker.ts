@@ -97,6 +97,13 @@ export class ManagedWorker {
     this.current = next;
   }
 
+  /** Why it left, once it has exited: what the supervisor asked, or what it did on its own. */
+  exitReason(wasStarting: boolean): ExitReason {
+    if (this.leaveReason) return this.leaveReason;
+    if (this.selfDrained && this.exitCode === 0) return 'shutdown';
+    return wasStarting ? 'boot_error' : 'crash';
+  }
+
   /** A pause the supervisor itself slept through is nobody's fault: push every deadline by it. */
   forgive(lostMs: number, now: number): void {
     this.lastHeardAt = Math.min(now, this.lastHeardAt + lostMs);

@@ -6,7 +6,12 @@ import type { RespawnBackoff } from './backoff.js';
 import type { Clock } from './clock.js';
 import { ManagedWorker, RESTART_REASONS, type ExitReason, type RestartReason } from './managed-worker.js';
 import type { SupervisorMetrics } from './supervisor-metrics.js';
+import { recyclingReason } from './recycling.js';
+import { Rollout, type RolloutResult } from './rollout.js';
+import { judgeWorkers, type WatchdogSettings } from './watchdog.js';
 import type { WorkerCluster } from './worker-cluster.js';
+
+export type { RolloutResult } from './rollout.js';
 
 /** How often the primary's loop runs when nothing else wakes it. */
 export const TICK_MS = 100;
@@ -15,11 +20,8 @@ const PAUSE_TOLERANCE_MS = 1000;
 /** After a failed recycling, the old worker is kept this long before the next attempt. */
 const RECYCLE_RETRY_AFTER_MS = 30_000;
 
-export interface SupervisorSettings {
+export interface SupervisorSettings extends WatchdogSettings {
   readyTimeoutMs: number;
-  heartbeatTimeoutMs: number;
-  /** A ready worker heard from within this counts as responsive (can vouch that the service is not paused). */
-  responsiveWithinMs: number;
   shutdownTimeoutMs: number;
   /** When a worker asked to drain is SIGKILLed. */
   killAfterMs: number;
@@ -28,16 +30,6 @@ export interface SupervisorSettings {
   backoff: RespawnBackoff;
   /** Variables a new worker gets from the primary, given how many workers are wanted now. */
   workerEnv?: (desired: number) => Record<string, string>;
-}
-
-export interface RolloutResult {
-  ok: boolean;
-  replaced: number;
-  total: number;
-  durationMs: number;
-  error?: string;
-  /** A replacement failed because of its code or configuration (it exited while booting). */
-  bootError?: boolean;
 }
 
 export interface ScaleResult {
@@ -78,14 +70,6 @@ export interface SupervisorEvents {
   'all-ready': [];
   /** A worker cannot boot and none ever has: nothing will serve (gunicorn's WORKER_BOOT_ERROR). */
   halt: [exitCode: number, reason: string];
-}
-
-interface Rollout {
-  target: number;
-  startedAt: number;
-  total: number;
-  onProgress: (line: string) => void;
-  resolve: (result: RolloutResult) => void;
 }
 
 interface Scaling {
@@ -216,13 +200,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const target = this.nextGeneration++;
     if (env) this.generationEnv.set(target, env);
     const total = this.workers.filter((w) => w.state !== 'draining').length;
-    const result = new Promise<RolloutResult>((resolve) => {
-      this.rollout = { target, startedAt: this.clock.now(), total, onProgress, resolve };
-    });
+    const rollout = new Rollout(target, this.clock.now(), total, onProgress);
+    this.rollout = rollout;
     this.metrics.rollingRestartInProgress.set(1);
     this.log.info({ workers: total, generation: target }, 'rolling restart started');
     this.reconcile();
-    return result;
+    return rollout.result;
   }
 
   /** `ctl scale`: resolves once the new count serves (or the new workers failed to boot). */
@@ -354,7 +337,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     worker.exitCode = code;
     worker.exitSignal = signal;
     this.all.delete(id);
-    const reason = this.exitReason(worker, wasStarting, code);
+    const reason = worker.exitReason(wasStarting);
     const uptimeMs = Math.round(now - worker.forkedAt);
     const planned = worker.leaveReason !== undefined && !worker.forceKilled && code === WorkerExit.clean;
     (planned ? this.log.info : this.log.warn).call(
@@ -381,12 +364,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.scheduleRespawn(reason, uptimeMs, now);
     }
     this.reconcile();
-  }
-
-  private exitReason(worker: ManagedWorker, wasStarting: boolean, code: number | null): ExitReason {
-    if (worker.leaveReason) return worker.leaveReason;
-    if (worker.selfDrained && code === WorkerExit.clean) return 'shutdown';
-    return wasStarting ? 'boot_error' : 'crash';
   }
 
   private scheduleRespawn(reason: RestartReason, uptimeMs: number, now: number): void {
@@ -453,13 +430,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (this.halted) return;
     if (this.stopping) {
       for (const worker of this.all.values()) this.leave(worker, 'shutdown', now);
-      this.enforceStopDeadlines(now);
+      this.applyWatchdog(now);
       if (this.all.size === 0) this.finishStop(now);
       return;
     }
-    this.enforceStopDeadlines(now);
-    this.enforceBootDeadlines(now);
-    this.killSilentWorkers(now);
+    this.applyWatchdog(now);
     this.admitBootedWorkers(now);
     this.retireSurplus(now);
     this.forkMissing(now);
@@ -469,52 +444,30 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.announceAllReady();
   }
 
-  private enforceStopDeadlines(now: number): void {
-    for (const worker of this.all.values()) {
-      if (worker.state !== 'draining' || worker.forceKilled || worker.killDeadline === undefined || now <= worker.killDeadline) continue;
-      this.log.error({ worker: worker.id, workerPid: worker.pid, budgetMs: this.settings.killAfterMs }, 'worker did not stop in time, SIGKILL');
-      worker.forceKilled = true;
-      this.metrics.forcedKills.inc({ reason: 'stop_timeout' });
-      worker.process.kill('SIGKILL');
-    }
-  }
-
-  private enforceBootDeadlines(now: number): void {
-    for (const worker of this.all.values()) {
-      if (!worker.starting || now <= worker.bootDeadline) continue;
-      this.log.error(
-        { worker: worker.id, workerPid: worker.pid, timeoutMs: this.settings.readyTimeoutMs, ...(worker.waitingFor && { waitingFor: worker.waitingFor }) },
-        'worker not ready in time, killing it',
-      );
-      this.kill(worker, 'startup_timeout', now);
-    }
-  }
-
-  /**
-   * A ready worker silent past the heartbeat timeout is hung, unless nobody is talking:
-   * then the whole service may have been frozen, so it is only killed once a replacement
-   * is ready (and only if it is still silent by then).
-   */
-  private killSilentWorkers(now: number): void {
-    for (const worker of this.all.values()) {
-      if (worker.state !== 'ready') continue;
-      const silentMs = now - worker.lastHeardAt;
-      if (silentMs <= this.settings.heartbeatTimeoutMs) continue;
-      if (this.hasResponsivePeer(worker, now)) {
-        this.log.error({ worker: worker.id, workerPid: worker.pid, lastReportAgeMs: Math.round(silentMs) }, 'worker hung: no heartbeat, killing it');
-        this.kill(worker, 'hung', now);
-      } else if (worker.replaceBecause !== 'hung') {
+  /** Kills what the watchdog judges overdue; a silent worker with nobody responsive gets its replacement first. */
+  private applyWatchdog(now: number): void {
+    for (const verdict of judgeWorkers(this.workers, now, this.settings, this.stopping !== undefined)) {
+      const { worker } = verdict;
+      const who = { worker: worker.id, workerPid: worker.pid };
+      if (verdict.action === 'replace-first') {
         worker.replaceBecause = 'hung';
         this.log.error(
-          { worker: worker.id, workerPid: worker.pid, lastReportAgeMs: Math.round(silentMs) },
+          { ...who, lastReportAgeMs: Math.round(verdict.silentMs) },
           'worker silent and no other worker is responsive: starting its replacement before killing it',
         );
+      } else if (verdict.reason === 'stop_timeout') {
+        this.log.error({ ...who, budgetMs: this.settings.killAfterMs }, 'worker did not stop in time, SIGKILL');
+        worker.forceKilled = true;
+        this.metrics.forcedKills.inc({ reason: 'stop_timeout' });
+        worker.process.kill('SIGKILL');
+      } else if (verdict.reason === 'startup_timeout') {
+        this.log.error({ ...who, timeoutMs: this.settings.readyTimeoutMs, ...(worker.waitingFor && { waitingFor: worker.waitingFor }) }, 'worker not ready in time, killing it');
+        this.kill(worker, 'startup_timeout', now);
+      } else {
+        this.log.error({ ...who, lastReportAgeMs: Math.round(verdict.silentMs) }, 'worker hung: no heartbeat, killing it');
+        this.kill(worker, 'hung', now);
       }
     }
-  }
-
-  private hasResponsivePeer(worker: ManagedWorker, now: number): boolean {
-    return this.serving().some((peer) => peer !== worker && now - peer.lastHeardAt <= this.settings.responsiveWithinMs);
   }
 
   /**
@@ -550,10 +503,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         continue;
       }
       const reason = this.isOutdated(victim) ? 'rolling' : (victim.replaceBecause ?? 'scale_down');
-      if (reason === 'rolling' && this.rollout) {
-        const replaced = this.rollout.total - this.outdated().length + 1;
-        this.rollout.onProgress(`worker ${victim.id} retired: its replacement is ready (${replaced}/${this.rollout.total})`);
-      }
+      if (reason === 'rolling') this.rollout?.retiring(victim, this.outdated().length);
       this.leave(victim, reason, now);
     }
     // Booting workers nobody needs any more (scaled down meanwhile, or the worker they were to replace recovered).
@@ -586,10 +536,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const candidate = serving.find((w) => this.isOutdated(w)) ?? serving.find((w) => w.replaceBecause);
     if (!candidate) return;
     const fresh = this.fork(true, now);
-    if (this.rollout && this.isOutdated(candidate)) {
-      const position = this.rollout.total - this.outdated().length + 1;
-      this.rollout.onProgress(`replacing worker ${candidate.id} (${position}/${this.rollout.total}): starting worker ${fresh.id}`);
-    }
+    if (this.isOutdated(candidate)) this.rollout?.replacing(candidate, fresh, this.outdated().length);
   }
 
   private replacementWanted(): boolean {
@@ -597,12 +544,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private isOutdated(worker: ManagedWorker): boolean {
-    return this.rollout !== undefined && worker.generation < this.rollout.target;
+    return this.rollout?.isOutdated(worker) ?? false;
   }
 
   /** Workers of an older generation that have not been retired yet. */
   private outdated(): ManagedWorker[] {
-    return this.workers.filter((w) => w.state !== 'draining' && this.isOutdated(w));
+    return this.rollout ? this.outdatedOf(this.rollout) : [];
+  }
+
+  private outdatedOf(rollout: Rollout): ManagedWorker[] {
+    return this.workers.filter((w) => w.state !== 'draining' && rollout.isOutdated(w));
   }
 
   private settleRollout(now: number): void {
@@ -616,15 +567,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const rollout = this.rollout!;
     this.rollout = undefined;
     if (ok) this.generation = rollout.target;
-    const remaining = this.workers.filter((w) => w.state !== 'draining' && w.generation < rollout.target).length;
-    const result: RolloutResult = {
-      ok,
-      replaced: ok ? rollout.total : Math.max(0, rollout.total - remaining),
-      total: rollout.total,
-      durationMs: Math.round(now - rollout.startedAt),
-      ...(error && { error }),
-      ...(bootError && { bootError }),
-    };
+    const result = rollout.finish(ok, this.outdatedOf(rollout).length, now, error, bootError);
     // The replacement that failed, if it still runs, goes; the old workers stay.
     for (const worker of this.all.values()) {
       if (!ok && worker.surge && worker.starting && worker.generation === rollout.target) this.leave(worker, 'scale_down', now);
@@ -634,7 +577,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.metrics.lastRollingRestartSeconds.set(result.durationMs / 1000);
     if (ok) this.log.info({ ...result, generation: rollout.target }, 'rolling restart finished');
     else this.log.error({ ...result, generation: rollout.target }, 'rolling restart failed; remaining old workers kept');
-    rollout.resolve(result);
   }
 
   private settleScaling(): void {
@@ -708,10 +650,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private checkRecycling(worker: ManagedWorker, report: WorkerHealthReport): void {
     if (this.rollout || worker.replaceBecause || this.clock.now() < this.recycleNotBefore) return;
     if (this.workers.some((w) => w.replaceBecause === 'memory' || w.replaceBecause === 'max_requests')) return;
-    const { maxWorkerMemoryMb } = this.settings;
-    let reason: 'memory' | 'max_requests' | undefined;
-    if (maxWorkerMemoryMb && report.rssBytes > maxWorkerMemoryMb * 1024 * 1024) reason = 'memory';
-    else if (worker.requestLimit && report.requestsServed >= worker.requestLimit) reason = 'max_requests';
+    const reason = recyclingReason(report, this.settings.maxWorkerMemoryMb, worker.requestLimit);
     if (!reason) return;
     worker.replaceBecause = reason;
     this.log.warn({ worker: worker.id, reason, rssBytes: report.rssBytes, requestsServed: report.requestsServed }, 'recycling worker');
