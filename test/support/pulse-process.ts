@@ -28,6 +28,11 @@ export interface StartOptions {
   waitHealthy?: boolean;
   /** The primary's entry file (default: this checkout's dist/src/primary/main.js). */
   entry?: string;
+  /**
+   * Listen on these ports instead of free ones the OS picks: a "host" restarted in place.
+   * Whatever listened there before must have exited.
+   */
+  ports?: { port: number; adminPort: number };
 }
 
 /** The real compiled service as a child process, with its logs parsed as they arrive. */
@@ -158,7 +163,9 @@ function killTree(proc: PulseProcess): void {
 }
 
 export async function startPulse(options: StartOptions = {}): Promise<PulseProcess> {
-  const [port, adminPort] = await Promise.all([freePort(), freePort()]);
+  const [port, adminPort] = options.ports
+    ? [options.ports.port, options.ports.adminPort]
+    : await Promise.all([freePort(), freePort()]);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-test-'));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
