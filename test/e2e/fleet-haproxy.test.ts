@@ -254,6 +254,11 @@ describe('two Pulse hosts behind HAProxy, one Postgres and one Redis (end to end
     });
 
     it('without it (SHUTDOWN_DELAY_MS=0): requests fail while the balancer still sends to a host that stopped listening', async () => {
+      // Not timing luck: readiness turns 503 and the listener closes at the same instant, and
+      // HAProxy needs two failed checks (at least one interval, 300 ms) to notice. In that window
+      // each of the load's back-to-back connections sends the stopped host a request; none is
+      // answered (HAProxy retries the refused connection on that host, then answers 503), and
+      // rollingDeploy waits for their outcome before the host comes back.
       const fleet = await startFleet({ SHUTDOWN_DELAY_MS: '0', RATE_LIMIT_MAX: '1000000000' }, started);
       balancers.push(fleet.lb);
       const outcome = await rollingDeploy(fleet, started);
