@@ -30,7 +30,10 @@ export interface StartOptions {
   entry?: string;
   /** Start it with this command line instead of `node <entry>` (e.g. README's `npm start`). */
   command?: string[];
-  /** Fixed ports (a "host" started again on its old ports); free ones by default. */
+  /**
+   * Listen on these ports instead of free ones the OS picks: a "host" restarted in place.
+   * Whatever listened there before must have exited.
+   */
   ports?: { port: number; adminPort: number };
 }
 
