@@ -28,9 +28,10 @@ export async function ensureDatabaseExists(databaseUrl: string): Promise<boolean
       await client.query(`create database ${quoteIdentifier(name)}`);
       return true;
     } catch (error) {
-      // 42P04: created meanwhile by someone else; 42501: no permission, let the migration report it.
+      // 42P04 (or 23505 when two creations race in the catalog): created meanwhile by another
+      // primary; 42501: no permission, let the migration report it.
       const code = (error as { code?: string }).code;
-      if (code === '42P04' || code === '42501') return false;
+      if (code === '42P04' || code === '23505' || code === '42501') return false;
       throw error;
     }
   } finally {
@@ -38,12 +39,34 @@ export async function ensureDatabaseExists(databaseUrl: string): Promise<boolean
   }
 }
 
+/** How long a primary waits for another one (another host of the fleet) to finish migrating. */
+const CONCURRENT_MIGRATION_WAIT_MS = 60_000;
+const CONCURRENT_MIGRATION_RETRY_MS = 500;
+
+/**
+ * Another primary is migrating the same database right now (hosts started together): knex
+ * refuses while its lock is held, and two primaries creating knex's own tables race in
+ * the catalog. Waiting and trying again is right; the other primary's work is ours too.
+ */
+function isConcurrentMigration(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  return code === '42P07' || code === '23505' || /already locked/i.test(message ?? '');
+}
+
 export async function runMigrations(databaseUrl: string): Promise<MigrationResult> {
   const createdDatabase = await ensureDatabaseExists(databaseUrl);
   const db = createDatabase(databaseUrl, 1);
+  const giveUpAt = Date.now() + CONCURRENT_MIGRATION_WAIT_MS;
   try {
-    const [, applied] = (await db.migrate.latest()) as [number, string[]];
-    return { createdDatabase, applied };
+    for (;;) {
+      try {
+        const [, applied] = (await db.migrate.latest()) as [number, string[]];
+        return { createdDatabase, applied };
+      } catch (error) {
+        if (!isConcurrentMigration(error) || Date.now() > giveUpAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, CONCURRENT_MIGRATION_RETRY_MS));
+      }
+    }
   } finally {
     await db.destroy();
   }
