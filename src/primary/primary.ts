@@ -47,7 +47,7 @@ export class Primary {
     workerEntry: string,
   ) {
     this.log = createLogger('primary', config.logLevel);
-    this.schema = new SchemaMigrations(config.databaseUrl, this.log);
+    this.schema = new SchemaMigrations(config.databaseMigrationUrl, this.log);
     this.cluster = new NodeWorkerCluster(workerEntry, this.log);
     this.supervisor = new Supervisor(
       {
