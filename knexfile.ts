@@ -14,6 +14,14 @@ export interface KnexLogSink {
   debug(message: unknown): void;
 }
 
+/**
+ * What sits between Pulse and Postgres (DATABASE_POOLER): nothing, or a pooler in
+ * transaction mode such as PgBouncer's `pool_mode = transaction`, where consecutive
+ * transactions of one client connection may run on different server connections.
+ */
+export const DATABASE_POOLERS = ['none', 'pgbouncer'] as const;
+export type DatabasePooler = (typeof DATABASE_POOLERS)[number];
+
 /** How long serving a request may wait on Postgres (named as in Config). */
 export interface DatabaseDeadlines {
   /** TCP connect, TLS and authentication of a new connection. */
@@ -22,6 +30,11 @@ export interface DatabaseDeadlines {
   databaseAcquireTimeoutMs: number;
   /** Server side: Postgres cancels a statement running longer. */
   databaseStatementTimeoutMs: number;
+}
+
+/** The deadlines, and where the server-side ones can be set (named as in Config). */
+export interface DatabaseSettings extends DatabaseDeadlines {
+  databasePooler?: DatabasePooler;
 }
 
 /**
@@ -48,20 +61,34 @@ export function unavailableAnswerBoundMs(deadlines: DatabaseDeadlines): number {
   return deadlines.databaseAcquireTimeoutMs + queryDeadlineMs(deadlines);
 }
 
-function connectionSettings(databaseUrl: string, deadlines: DatabaseDeadlines | undefined) {
+/**
+ * Session settings sent as startup parameters. A transaction-pooling PgBouncer refuses
+ * startup parameters it does not track, and a session setting could not follow a client
+ * from one server connection to the next anyway: behind one, Postgres gets these from the
+ * pooler's `connect_query` or the role's settings (docs/OPERATIONS.md), and the client
+ * keeps its own deadline (query_timeout).
+ */
+function serverSideTimeouts(settings: DatabaseSettings) {
+  if (settings.databasePooler === 'pgbouncer') return {};
+  return {
+    statement_timeout: settings.databaseStatementTimeoutMs,
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  };
+}
+
+function connectionSettings(databaseUrl: string, settings: DatabaseSettings | undefined) {
   const base = {
     connectionString: databaseUrl,
     application_name: 'pulse',
     keepAlive: true,
     keepAliveInitialDelayMillis: TCP_KEEPALIVE_DELAY_MS,
   };
-  if (!deadlines) return base;
+  if (!settings) return base;
   return {
     ...base,
-    connectionTimeoutMillis: deadlines.databaseConnectTimeoutMs,
-    statement_timeout: deadlines.databaseStatementTimeoutMs,
-    query_timeout: queryDeadlineMs(deadlines),
-    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    connectionTimeoutMillis: settings.databaseConnectTimeoutMs,
+    query_timeout: queryDeadlineMs(settings),
+    ...serverSideTimeouts(settings),
   };
 }
 
@@ -69,7 +96,7 @@ export interface KnexOptions {
   poolMax?: number;
   logSink?: KnexLogSink;
   /** Without deadlines (migrations, tools) statements may run as long as they need. */
-  deadlines?: DatabaseDeadlines;
+  deadlines?: DatabaseSettings;
   afterCreate?: (connection: unknown, done: (error: Error | null, connection: unknown) => void) => void;
 }
 

@@ -1,15 +1,16 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
-import { knexConfig, type DatabaseDeadlines, type KnexLogSink } from '../../knexfile.js';
+import { knexConfig, type DatabaseDeadlines, type DatabaseSettings, type KnexLogSink } from '../../knexfile.js';
 import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/logger.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
+import { checkServerTimeoutsOnce } from './pooler-timeouts.js';
 
 // BIGINT ids and counts fit comfortably in a double for this service; return numbers, not strings.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number.parseInt(value, 10));
 
 export type Database = Knex;
-export type { DatabaseDeadlines };
+export type { DatabaseDeadlines, DatabaseSettings };
 
 /** pg's error when a statement's answer did not arrive within its query_timeout. */
 const QUERY_READ_TIMEOUT = 'Query read timeout';
@@ -66,13 +67,20 @@ function knexLogSink(log: Logger): KnexLogSink {
 }
 
 /**
- * A knex pool. With `deadlines` every statement is bounded (server and client side); in
+ * A knex pool. With `settings` every statement is bounded (server and client side; behind
+ * a transaction pooler the server side is the pooler's or the role's, checked once); in
  * any case a statement that missed its client deadline costs its connection.
  */
-export function createDatabase(databaseUrl: string, poolMax: number, log?: Logger, deadlines?: DatabaseDeadlines): Database {
+export function createDatabase(databaseUrl: string, poolMax: number, log?: Logger, settings?: DatabaseSettings): Database {
   const reaper = new DeadConnectionReaper();
   const logSink = log && knexLogSink(log);
-  const db = knexFactory(knexConfig(databaseUrl, { poolMax, logSink, deadlines, afterCreate: reaper.afterCreate }));
+  const checkPooler = log && settings?.databasePooler === 'pgbouncer' ? () => checkServerTimeoutsOnce(db, settings, log) : undefined;
+  const afterCreate: typeof reaper.afterCreate = (connection, done) => {
+    reaper.afterCreate(connection, done);
+    // Once the connection is in the pool, so the check can use it.
+    if (checkPooler) setImmediate(checkPooler);
+  };
+  const db = knexFactory(knexConfig(databaseUrl, { poolMax, logSink, deadlines: settings, afterCreate }));
   reaper.watch(db);
   reapers.set(db, reaper);
   return db;

@@ -10,20 +10,37 @@ function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/** Postgres: the database named at connection does not exist. */
+const INVALID_CATALOG_NAME = '3D000';
+
+/** Whether the URL's database accepts a connection; false only when it does not exist. */
+async function databaseExists(databaseUrl: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === INVALID_CATALOG_NAME) return false;
+    throw error;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /**
  * Creates the database named in the URL when it does not exist and the role may create
  * it. A role without CREATEDB gets the server's own error on the migration that follows.
+ * An existing database is found by connecting to it: the maintenance database `postgres`
+ * (which a pooler may not route, or the role may not reach) is used only to create one.
  */
 export async function ensureDatabaseExists(databaseUrl: string): Promise<boolean> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  if (!name) return false;
+  if (!name || (await databaseExists(databaseUrl))) return false;
   url.pathname = '/postgres';
   const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
-    const found = await client.query('select 1 from pg_database where datname = $1', [name]);
-    if (found.rowCount) return false;
     try {
       await client.query(`create database ${quoteIdentifier(name)}`);
       return true;

@@ -53,7 +53,7 @@ export class Primary {
     workerEntry: string,
   ) {
     this.log = createLogger('primary', config.logLevel);
-    this.schema = new SchemaMigrations(config.databaseUrl, this.log);
+    this.schema = new SchemaMigrations(config.databaseMigrationUrl, this.log);
     this.systemdSocket = takeSystemdSocket();
     this.cluster = this.systemdSocket
       ? new SharedSocketWorkers(workerEntry, this.log, this.systemdSocket.fd)

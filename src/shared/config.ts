@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { DATABASE_POOLERS, type DatabasePooler } from '../../knexfile.js';
 
 /** Exit code for bad configuration (sysexits EX_CONFIG). */
 export const EXIT_CONFIG = 78;
@@ -65,6 +66,8 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: positiveInt.max(600_000).default(5000),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/pulse'),
+  DATABASE_MIGRATION_URL: urlWithProtocols(['postgres:', 'postgresql:']).optional(),
+  DATABASE_POOLER: z.enum(DATABASE_POOLERS).default('none'),
   DATABASE_POOL_MAX: positiveInt.min(2).max(10_000).default(40),
   DATABASE_CONNECT_TIMEOUT_MS: positiveInt.max(60_000).default(2000),
   DATABASE_ACQUIRE_TIMEOUT_MS: positiveInt.max(60_000).default(2000),
@@ -102,6 +105,9 @@ export interface Config {
   shutdownTimeoutMs: number;
   shutdownDelayMs: number;
   databaseUrl: string;
+  /** Where the primary migrates (a direct connection when DATABASE_URL is a transaction pooler). */
+  databaseMigrationUrl: string;
+  databasePooler: DatabasePooler;
   databasePoolMax: number;
   databaseConnectTimeoutMs: number;
   databaseAcquireTimeoutMs: number;
@@ -177,6 +183,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
     databaseUrl: e.DATABASE_URL,
+    databaseMigrationUrl: e.DATABASE_MIGRATION_URL ?? e.DATABASE_URL,
+    databasePooler: e.DATABASE_POOLER,
     databasePoolMax: e.DATABASE_POOL_MAX,
     databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
     databaseAcquireTimeoutMs: e.DATABASE_ACQUIRE_TIMEOUT_MS,

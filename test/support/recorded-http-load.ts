@@ -6,7 +6,12 @@ export interface HttpLoadOptions {
   port: number;
   path: string;
   concurrency: number;
-  headers?: Record<string, string>;
+  /** Fixed headers, or a function called for each request (e.g. a fresh Idempotency-Key). */
+  headers?: Record<string, string> | (() => Record<string, string>);
+  /** GET by default. */
+  method?: string;
+  /** Sent with every request (set Content-Type in `headers`). */
+  body?: string;
   /** Pause of each loop between its requests (light load); none by default. */
   pauseMs?: number;
   /** A request unanswered this long is abandoned and recorded as `TIMEOUT` (default 10 s). */
@@ -51,8 +56,9 @@ export class RecordedHttpLoad {
     const startedHr = performance.now();
     this.records.push(record);
     return new Promise((resolve) => {
-      const req = http.get(
-        { host: '127.0.0.1', port: this.options.port, path: this.options.path, agent: this.agent, headers: this.options.headers },
+      const { headers, method = 'GET', body } = this.options;
+      const req = http.request(
+        { host: '127.0.0.1', port: this.options.port, path: this.options.path, agent: this.agent, method, headers: typeof headers === 'function' ? headers() : headers },
         (res) => {
           res.resume();
           res.on('end', () => {
@@ -77,6 +83,7 @@ export class RecordedHttpLoad {
         // A refused port must not spin the loop.
         setTimeout(resolve, 20);
       });
+      req.end(body);
     });
   }
 

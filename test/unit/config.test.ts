@@ -31,6 +31,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATABASE_ACQUIRE_TIMEOUT_MS: 'soon' })).to.throw(ConfigError, /DATABASE_ACQUIRE_TIMEOUT_MS/);
   });
 
+  it('migrates through DATABASE_URL unless DATABASE_MIGRATION_URL names another; no pooler unless DATABASE_POOLER says so', () => {
+    const pooled = 'postgres://pulse@pgbouncer:6432/pulse';
+    expect(loadConfig({ DATABASE_URL: pooled })).to.include({ databaseMigrationUrl: pooled, databasePooler: 'none' });
+    const direct = 'postgres://owner@db:5432/pulse';
+    expect(loadConfig({ DATABASE_URL: pooled, DATABASE_MIGRATION_URL: direct, DATABASE_POOLER: 'pgbouncer' })).to.include({
+      databaseUrl: pooled,
+      databaseMigrationUrl: direct,
+      databasePooler: 'pgbouncer',
+    });
+    expect(() => loadConfig({ DATABASE_POOLER: 'pgpool' })).to.throw(ConfigError, /^invalid configuration: DATABASE_POOLER .*"pgpool"/);
+    expect(() => loadConfig({ DATABASE_MIGRATION_URL: 'mysql://db/pulse' })).to.throw(ConfigError, /^invalid configuration: DATABASE_MIGRATION_URL must be a URL/);
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', WORKERS: '' }).port).to.equal(8080);
   });
