@@ -527,14 +527,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (let missing = this.desired - regular; missing > 0; missing -= 1) this.fork(false, now);
   }
 
-  /** Rollouts, recycling and hung workers are served by one replacement at a time, new first. */
+  /**
+   * Rollouts, recycling and hung workers are served by one replacement at a time, new first.
+   * A planned one also waits until the worker it last retired has exited: a draining worker
+   * still holds its database connections, and the host's budget (DATABASE_POOL_MAX) has room
+   * for one extra worker, not for a replacement per slow drain. A hung worker does not wait.
+   */
   private startOneReplacement(now: number): void {
     // A replacement that never became ready and has not exited yet still counts: its exit says how it failed.
     if (now < this.respawnNotBefore || this.workers.some((w) => w.starting || (w.surge && w.readyAt === undefined))) return;
     const serving = this.serving();
     if (serving.length < this.desired) return;
-    const candidate = serving.find((w) => this.isOutdated(w)) ?? serving.find((w) => w.replaceBecause);
+    const candidate = serving.find((w) => w.replaceBecause === 'hung') ?? serving.find((w) => this.isOutdated(w)) ?? serving.find((w) => w.replaceBecause);
     if (!candidate) return;
+    if (candidate.replaceBecause !== 'hung' && this.workers.some((w) => w.state === 'draining')) return;
     const fresh = this.fork(true, now);
     if (this.isOutdated(candidate)) this.rollout?.replacing(candidate, fresh, this.outdated().length);
   }

@@ -308,8 +308,9 @@ describe('Supervisor (unit, fake cluster and clock)', () => {
       expect(h.state(1)).to.equal('draining');
       expect(h.cluster.get(1).sent).to.deep.include({ type: 'drain', reason: 'rolling' });
       expect(h.ready()).to.deep.equal([2, 3]);
-      expect(h.cluster.forked, 'the next replacement starts while the old worker drains').to.deep.equal([1, 2, 3, 4]);
+      expect(h.cluster.forked, 'no next replacement while the old worker drains: it still holds its share of the database').to.deep.equal([1, 2, 3]);
       h.drained(1);
+      expect(h.cluster.forked, 'then the next one').to.deep.equal([1, 2, 3, 4]);
       h.boot(4);
       expect(await settled(done)).to.equal('pending');
       h.drained(2);
