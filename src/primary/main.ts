@@ -3,9 +3,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runMigrations } from '../db/migrations-runner.js';
 import { loadConfigOrExit, usesDevelopmentJwtSecret } from '../shared/config.js';
+import { ExitCode } from '../shared/exit-codes.js';
 import { createLogger, redactUrl } from '../shared/logger.js';
 import { createAdminServer } from './admin-server.js';
-import { ControlServer } from './control-server.js';
+import { ControlServer, ControlSocketInUseError } from './control-server.js';
 import { computeHealth, staleAfterMs } from './health.js';
 import { MetricsCollector } from './metrics-collector.js';
 import { holdSignalsDuringStartup, installSignalHandlers } from './signals.js';
@@ -100,7 +101,7 @@ try {
   await control.listen(config.controlSocket);
 } catch (error) {
   log.fatal({ controlSocket: config.controlSocket }, `cannot open the control socket: ${(error as Error).message}`);
-  process.exit(1);
+  process.exit(error instanceof ControlSocketInUseError ? ExitCode.controlSocketInUse : ExitCode.failure);
 }
 process.on('exit', () => control.removeSocketFile());
 log.info({ controlSocket: config.controlSocket }, 'control socket listening');

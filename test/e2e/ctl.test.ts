@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { ExitCode } from '../../src/shared/exit-codes.js';
 import { runCtl } from '../support/ctl.js';
 import { startPulse, type PulseProcess } from '../support/pulse-process.js';
 import { waitFor } from '../support/wait.js';
@@ -125,7 +126,8 @@ describe('pulse ctl and the control socket (end to end)', function () {
 
     const second = await start({ workers: 1, env: { CONTROL_SOCKET: socketPath }, waitHealthy: false });
     const exit = await second.waitExit(15_000);
-    expect(exit.code).to.equal(1);
+    // Its own code (EX_CANTCREAT), listed in pm2's stop_exit_codes: retrying cannot help.
+    expect(exit.code).to.equal(ExitCode.controlSocketInUse);
     const fatal = second.logs.find((l) => l.level === 60);
     expect(fatal?.msg).to.equal(
       `cannot open the control socket: another pulse primary is already running on the control socket ${socketPath}; stop it first or set CONTROL_SOCKET to another path`,
