@@ -23,7 +23,7 @@ export function createRedis(url: string, log: Logger): RedisClient {
     const now = Date.now();
     if (now - lastErrorLog > 5000) {
       lastErrorLog = now;
-      log.warn({ err: { message: error.message } }, 'redis error');
+      log.warn({ err: error }, 'redis error');
     }
   });
   return client;
