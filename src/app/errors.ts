@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from '../shared/logger.js';
+import { requestLogger } from './request-log.js';
 
 /** An error whose status and message are safe to show to the client. */
 export class HttpError extends Error {
@@ -38,7 +39,7 @@ export function errorEnvelope(log: Logger) {
       if (typeof status === 'number' && status >= 400 && status < 500 && (error as { expose?: boolean }).expose) {
         return sendError(ctx, status, (error as Error).message);
       }
-      log.error({ err: error, route: ctx._matchedRoute }, 'request failed');
+      requestLogger(ctx, log).error({ err: error, route: ctx._matchedRoute }, 'request failed');
       if (isDependencyError(error)) return sendError(ctx, 503, SERVICE_UNAVAILABLE);
       sendError(ctx, 500, 'Internal server error');
     }

@@ -4,6 +4,7 @@ import { FIXED_WINDOW_RATELIMITER } from '../cache/fixed-window-ratelimiter.js';
 import { RateLimitRedisAdapter } from '../cache/ratelimit-redis-adapter.js';
 import type { AppDeps } from './context.js';
 import { sendError } from './errors.js';
+import { requestLogger } from './request-log.js';
 
 export const RATE_LIMIT_MESSAGE = 'Rate limit exceeded. Try again later.';
 
@@ -41,16 +42,15 @@ export function rateLimit(deps: AppDeps): Middleware {
 
   let lastFailOpenLog = 0;
   let unloggedFailOpens = 0;
-  const failOpen = (error: unknown) => {
-    metrics.rateLimitFailOpen.inc();
+  const failOpen = (ctx: Context, error: unknown) => {
     metrics.rateLimitDecisions.inc({ decision: 'failed_open' });
     const now = Date.now();
     if (now - lastFailOpenLog < FAIL_OPEN_LOG_INTERVAL_MS) {
       unloggedFailOpens += 1;
       return;
     }
-    log.warn(
-      { err: { message: (error as Error).message }, alsoLetThroughSinceLastLog: unloggedFailOpens },
+    requestLogger(ctx, log).warn(
+      { err: error, alsoLetThroughSinceLastLog: unloggedFailOpens },
       'rate limiter cannot reach redis, request let through',
     );
     lastFailOpenLog = now;
@@ -78,7 +78,7 @@ export function rateLimit(deps: AppDeps): Middleware {
     } catch (error) {
       // An error from downstream is not the limiter's: let the error envelope answer it.
       if (admitted) throw error;
-      failOpen(error);
+      failOpen(ctx, error);
       return next();
     }
     if (!admitted) block(ctx);

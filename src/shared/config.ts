@@ -1,9 +1,10 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { ExitCode } from './exit-codes.js';
 
 /** Exit code for bad configuration (sysexits EX_CONFIG). */
-export const EXIT_CONFIG = 78;
+export const EXIT_CONFIG = ExitCode.config;
 
 export class ConfigError extends Error {
   constructor(
@@ -59,6 +60,8 @@ const envSchema = z.object({
   MAX_WORKER_MEMORY_MB: positiveInt.optional(),
   MAX_REQUESTS_PER_WORKER: positiveInt.optional(),
   CONTROL_SOCKET: z.string().min(1).optional(),
+  ACCESS_LOG: bool.default(true),
+  PULSE_ENV_FILE: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -85,6 +88,9 @@ export interface Config {
   maxWorkerMemoryMb: number | undefined;
   maxRequestsPerWorker: number | undefined;
   controlSocket: string;
+  accessLog: boolean;
+  /** The environment file (systemd EnvironmentFile= syntax) `pulse check-config` validates too. */
+  envFile: string | undefined;
 }
 
 /** Names of every environment variable Pulse reads (documented in README). */
@@ -142,6 +148,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxWorkerMemoryMb: e.MAX_WORKER_MEMORY_MB,
     maxRequestsPerWorker: e.MAX_REQUESTS_PER_WORKER,
     controlSocket: controlSocketPath(e.CONTROL_SOCKET),
+    accessLog: e.ACCESS_LOG,
+    envFile: e.PULSE_ENV_FILE === undefined ? undefined : path.resolve(e.PULSE_ENV_FILE),
   };
 }
 
