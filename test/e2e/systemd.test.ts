@@ -5,6 +5,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { KILL_MARGIN_MS } from '../../src/primary/supervisor.js';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../src/shared/config.js';
+import { ExitCode } from '../../src/shared/exit-codes.js';
 import { parseEnvFile } from '../../src/shared/env-file.js';
 import { runPulseCommand } from '../support/ctl.js';
 import { PRIMARY_ENTRY, PROJECT_ROOT, startPulse, type PulseProcess } from '../support/pulse-process.js';
@@ -97,7 +98,10 @@ describe('deploy/systemd/pulse.service', function () {
     expect(one('KillMode')).to.equal('mixed');
     expect(one('KillSignal')).to.equal('SIGTERM');
     expect(one('Restart')).to.equal('on-failure');
-    expect(one('RestartPreventExitStatus')).to.equal('78');
+    expect(one('RestartPreventExitStatus').split(' ').map(Number)).to.have.members([ExitCode.config, ExitCode.controlSocketInUse]);
+    // One worker killed by the kernel's OOM killer is the supervisor's to respawn, not the unit's end.
+    expect(one('OOMPolicy')).to.equal('continue');
+    expect(one('SyslogIdentifier')).to.equal('pulse');
     expect(one('EnvironmentFile')).to.equal('/etc/pulse/pulse.env');
     expect(one('User')).to.equal('pulse');
     expect(one('Group')).to.equal('pulse');
