@@ -1,8 +1,7 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
-import { uniqueDatabaseUrl } from '../support/databases.js';
 import { type LogLine, type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { cuttableDatabase, type TcpProxy } from '../support/tcp-proxy.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -40,11 +39,9 @@ describe('access log and request ids (end to end)', function () {
   });
 
   it('one JSON line per request with route pattern, status, duration, bytes, ip, user and request id; the id of a failed request is on its error line too', async () => {
-    const cuttable = (proxy = new TcpProxy('127.0.0.1', 5432));
-    await cuttable.start();
-    const databaseUrl = new URL(uniqueDatabaseUrl('accesslog'));
-    databaseUrl.port = String(cuttable.port);
-    const pulse = await pulses.start({ workers: 2, env: { DATABASE_URL: databaseUrl.toString(), RATE_LIMIT_MAX: '100000' } });
+    const { proxy: cuttable, databaseUrl } = await cuttableDatabase('accesslog');
+    proxy = cuttable;
+    const pulse = await pulses.start({ workers: 2, env: { DATABASE_URL: databaseUrl, RATE_LIMIT_MAX: '100000' } });
 
     const credentials = { email: `access-${crypto.randomUUID()}@example.com`, password: 'secret123' };
     const registered = await send(pulse, 'POST', '/register', { body: credentials });

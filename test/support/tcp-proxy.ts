@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { uniqueDatabaseUrl } from './databases.js';
 
 /**
  * A TCP proxy in front of a dependency (Redis, Postgres) that a test can stop accepting
@@ -62,4 +63,16 @@ export class TcpProxy {
     await this.refuseNew();
     for (const socket of this.open) socket.destroy();
   }
+}
+
+/**
+ * A fresh test database reached through a proxy the test can cut: start Pulse with
+ * `DATABASE_URL: databaseUrl` (the primary migrates through the proxy, so it is up then).
+ */
+export async function cuttableDatabase(label: string): Promise<{ proxy: TcpProxy; databaseUrl: string }> {
+  const proxy = new TcpProxy('127.0.0.1', 5432);
+  await proxy.start();
+  const databaseUrl = new URL(uniqueDatabaseUrl(label));
+  databaseUrl.port = String(proxy.port);
+  return { proxy, databaseUrl: databaseUrl.toString() };
 }
