@@ -44,8 +44,10 @@ export function levelSplitDestination(options: LevelSplitOptions = {}): pino.Des
   const stdoutFd = options.stdoutFd ?? 1;
   const stderrFd = options.stderrFd ?? 2;
   const journalStream = 'journalStream' in options ? options.journalStream : process.env.JOURNAL_STREAM;
-  const stdout = pino.destination({ fd: stdoutFd, sync: true });
-  const stderr = pino.destination({ fd: stderrFd, sync: true });
+  // Asynchronous like pino's default destination (lines written while a write is in flight
+  // go out together), and flushed synchronously when the process exits.
+  const stdout = pino.destination({ fd: stdoutFd, sync: false });
+  const stderr = pino.destination({ fd: stderrFd, sync: false });
   const stdoutPrefixed = connectedToJournal(stdoutFd, journalStream);
   const stderrPrefixed = connectedToJournal(stderrFd, journalStream);
   return {
