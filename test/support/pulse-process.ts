@@ -38,7 +38,14 @@ export interface StartOptions {
   waitHealthy?: boolean;
   /** The primary's entry file (default: this checkout's dist/src/primary/main.js). */
   entry?: string;
+  /**
+   * Skip the access log's lines (`"msg":"request"`) instead of parsing and keeping them: a
+   * benchmark's millions of requests would fill the harness's memory and compete for its CPU.
+   */
+  dropAccessLines?: boolean;
 }
+
+const ACCESS_LINE_MARK = '"msg":"request"';
 
 /** The real compiled service as a child process, with its logs parsed as they arrive. */
 export class PulseProcess {
@@ -54,6 +61,7 @@ export class PulseProcess {
     readonly port: number,
     readonly adminPort: number,
     readonly env: Record<string, string>,
+    dropAccessLines = false,
   ) {
     // Log lines come on both streams (errors and fatals on stderr); anything else is text.
     for (const stream of [child.stdout!, child.stderr!]) {
@@ -64,6 +72,7 @@ export class PulseProcess {
         while ((newline = buffer.indexOf('\n')) >= 0) {
           const line = buffer.slice(0, newline);
           buffer = buffer.slice(newline + 1);
+          if (dropAccessLines && line.includes(ACCESS_LINE_MARK)) continue;
           const log = parseLogLine(line);
           if (log) this.logs.push(log);
           else this.stderr.push(line);
@@ -197,7 +206,7 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  const proc = new PulseProcess(child, port, adminPort, env);
+  const proc = new PulseProcess(child, port, adminPort, env, options.dropAccessLines);
   if (options.waitHealthy ?? true) await proc.waitHealthy();
   return proc;
 }
