@@ -7,6 +7,8 @@
  *   pm2 sendSignal SIGHUP pulse          zero-downtime rolling restart (not `pm2 reload`,
  *                                        which would restart the whole primary)
  *   pm2 stop pulse                       SIGINT to the primary, which drains its workers
+ * Scale with `pulse ctl scale N`, never `pm2 scale` or `instances`: a second primary refuses
+ * to start (exit 73) and `pm2 scale pulse 1` deletes the first instance, the healthy one.
  *
  * This package is "type": "module", so this file is an ES module; pm2 loads it with
  * require(), which Node >= 20.19 supports for ES modules: the named export `apps` is what
@@ -42,8 +44,9 @@ export const apps = [
     // Signal the primary only (like systemd's KillMode=mixed): it drains its workers itself.
     treekill: false,
     autorestart: true,
-    // 78 = invalid configuration: restarting cannot help.
-    stop_exit_codes: [78],
+    // Restarting cannot help (src/shared/exit-codes.ts): 78 invalid configuration; 73 another
+    // primary already runs on this CONTROL_SOCKET (what a `pm2 scale pulse 2` starts).
+    stop_exit_codes: [78, 73],
     exp_backoff_restart_delay: 100,
     max_restarts: 10,
     min_uptime: 10_000,

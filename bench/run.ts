@@ -46,7 +46,8 @@ function target(pulse: PulseProcess, path: string, headers?: Record<string, stri
 }
 
 async function startCluster(workers: number, env: Record<string, string> = {}, entry?: string): Promise<PulseProcess> {
-  const pulse = await startPulse({ workers, entry, env: { DATABASE_URL: uniqueDatabaseUrl('bench'), RATE_LIMIT_MAX: UNLIMITED_RATE, ...env } });
+  // Access lines (on, as in production) are written by Pulse but not parsed or kept here.
+  const pulse = await startPulse({ workers, entry, dropAccessLines: true, env: { DATABASE_URL: uniqueDatabaseUrl('bench'), RATE_LIMIT_MAX: UNLIMITED_RATE, ...env } });
   // startPulse makes a temporary directory for the control socket; it goes with the run.
   onCleanup('remove the control socket directory', async () => fs.rmSync(path.dirname(pulse.env.CONTROL_SOCKET!), { recursive: true, force: true }));
   return pulse;

@@ -1,167 +1,68 @@
+#!/usr/bin/env node
 /**
- * `pulse ctl`: talks to a running primary over its control socket (CONTROL_SOCKET).
- *   reload                      rolling restart; blocks until it ends, prints progress
- *   status [--json]             workers, pids, uptimes, memory, health
- *   scale <N>                   sets the number of workers; blocks until done
- *   wait-ready [--timeout <ms>] blocks until every worker is ready and /health is 200
+ * `pulse`, the operator's command (package.json "bin"; `npx pulse ...` in the install
+ * directory, or `node dist/src/cli.js ...`).
+ *   pulse ctl <command> [--socket PATH]   operate the running primary (reload, status, scale, wait-ready)
+ *   pulse check-config                    validate the configuration; exit 0 or 78, starts nothing
+ *   pulse config                          print the effective configuration, secrets redacted
+ *   pulse --version
+ * A ctl command without `ctl` in front (`cli.js reload`) still works: systemd units and
+ * scripts written for earlier releases run it that way.
  */
-import { parseArgs } from 'node:util';
-import { ControlError, sendControlCommand, type ClientFailure } from './cli/control-client.js';
-import { describeHealth, formatStatus } from './cli/status-table.js';
-import { controlSocketPath } from './shared/config.js';
-import type { StatusOutcome } from './shared/control-protocol.js';
+import fs from 'node:fs';
+import { checkConfig, printConfig } from './cli/config-commands.js';
+import { CTL_COMMANDS, runCtl } from './cli/ctl.js';
+import { print } from './cli/output.js';
+import { ExitCode } from './shared/exit-codes.js';
 
-const USAGE = `usage: pulse ctl <command>
+const USAGE = `usage: pulse <command>
 
 commands:
-  reload                       rolling restart, one worker at a time; blocks until it ends
-  status [--json]              workers with pid, state, uptime, memory, in-flight requests, health
-  scale <N>                    run N workers; blocks until done
-  wait-ready [--timeout <ms>]  wait until every expected worker is ready, even if a dependency is down (default 60000 ms)
+  ctl <command> [--socket PATH]  operate the running primary: reload, status, scale, wait-ready
+                                 (pulse ctl --help for details)
+  check-config                   validate the environment (and the file PULSE_ENV_FILE names):
+                                 exit 0, or 78 with the reason; starts nothing
+  config                         print the effective configuration as JSON, secrets redacted
+  --version                      print the version`;
 
-The control socket is CONTROL_SOCKET (default ./var/pulse.sock, relative to the working directory).`;
-
-/** sysexits-style codes so that scripts and systemd can tell failures apart. */
-const EXIT = { ok: 0, failed: 1, usage: 64, unavailable: 69, software: 70, tempfail: 75, noperm: 77 } as const;
-
-const EXIT_BY_FAILURE: Record<ClientFailure, number> = {
-  failed: EXIT.failed,
-  refused: EXIT.failed,
-  timeout: EXIT.failed,
-  busy: EXIT.tempfail,
-  'boot-error': EXIT.software,
-  'not-running': EXIT.unavailable,
-  denied: EXIT.noperm,
-};
-
-const STATUS_TIMEOUT_MS = 5000;
-const WAIT_READY_DEFAULT_TIMEOUT_MS = 60_000;
-const WAIT_READY_POLL_MS = 250;
-
-class UsageError extends Error {}
-
-const print = (line: string) => process.stdout.write(`${line}\n`);
-
-function positiveInteger(value: string | undefined, what: string): number {
-  const number = Number(value);
-  if (value === undefined || !/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < 1) {
-    throw new UsageError(`${what} must be a whole number of at least 1 (got ${JSON.stringify(value ?? '')})`);
-  }
-  return number;
+function version(): string {
+  const manifest = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
 }
 
-async function reload(socketPath: string): Promise<void> {
-  const result = await sendControlCommand(socketPath, { command: 'reload' }, { onProgress: print });
-  print(`rolling restart finished: ${result.replaced}/${result.total} workers replaced in ${(result.durationMs / 1000).toFixed(1)} s`);
+function usageError(message: string): number {
+  process.stderr.write(`pulse: ${message}\n\n${USAGE}\n`);
+  return ExitCode.usage;
 }
 
-async function status(socketPath: string, json: boolean): Promise<void> {
-  const result = await sendControlCommand(socketPath, { command: 'status' }, { timeoutMs: STATUS_TIMEOUT_MS });
-  print(json ? JSON.stringify(result, null, 2) : formatStatus(result));
+/** For commands that take no arguments at all. */
+function withoutArguments(command: string, rest: string[], run: () => number): number {
+  return rest.length === 0 ? run() : usageError(`${command} takes no arguments (got ${rest.join(' ')})`);
 }
 
-async function scale(socketPath: string, workers: number): Promise<void> {
-  const result = await sendControlCommand(socketPath, { command: 'scale', workers }, { onProgress: print });
-  print(`pulse now runs ${result.workers} worker(s)`);
-}
-
-/**
- * Ready means every expected worker serves. A dependency that is down (Redis, Postgres) does
- * not hold the start: the service runs degraded, as it would if the dependency failed later,
- * and /health and the alerts say so.
- */
-function readiness(status: StatusOutcome): string | undefined {
-  const { body } = status.health;
-  if (body.workers.ready >= body.workers.expected) return undefined;
-  return describeHealth(body);
-}
-
-/**
- * Polls until pulse is fully ready. A socket that does not exist yet, or refuses, only
- * means the primary is still starting: keep trying until the deadline.
- */
-async function waitReady(socketPath: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer yet';
-  for (;;) {
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) break;
-    try {
-      const current = await sendControlCommand(socketPath, { command: 'status' }, { timeoutMs: Math.min(STATUS_TIMEOUT_MS, remaining) });
-      if (current.shuttingDown) throw new ControlError('failed', 'pulse is shutting down');
-      const notReady = readiness(current);
-      if (!notReady) {
-        const { body, httpStatus } = current.health;
-        const degraded = httpStatus === 200 ? '/health 200' : `degraded, /health ${httpStatus}: database ${body.database}, redis ${body.redis}`;
-        print(`pulse is ready: ${body.workers.ready}/${body.workers.expected} workers, ${degraded}`);
-        return;
-      }
-      last = notReady;
-    } catch (error) {
-      if (!(error instanceof ControlError) || !['not-running', 'timeout'].includes(error.reason)) throw error;
-      last = error.message;
-    }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(WAIT_READY_POLL_MS, Math.max(0, deadline - Date.now()))));
-  }
-  throw new ControlError('timeout', `pulse was not ready within ${timeoutMs} ms (last: ${last})`);
-}
-
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-  });
-  const [command, ...rest] = positionals;
-  if (values.help || command === 'help') {
-    print(USAGE);
-    return EXIT.ok;
-  }
-  if (values.json && command !== 'status') throw new UsageError('--json is an option of status only');
-  if (values.timeout !== undefined && command !== 'wait-ready') throw new UsageError('--timeout is an option of wait-ready only');
-  const socketPath = controlSocketPath(process.env.CONTROL_SOCKET);
-  const expectArguments = (count: number) => {
-    if (rest.length !== count) throw new UsageError(`${command} takes ${count || 'no'} argument${count === 1 ? '' : 's'}`);
-  };
+async function main([command, ...rest]: string[]): Promise<number> {
   switch (command) {
-    case 'reload':
-      expectArguments(0);
-      await reload(socketPath);
-      return EXIT.ok;
-    case 'status':
-      expectArguments(0);
-      await status(socketPath, values.json);
-      return EXIT.ok;
-    case 'scale':
-      expectArguments(1);
-      await scale(socketPath, positiveInteger(rest[0], 'the worker count'));
-      return EXIT.ok;
-    case 'wait-ready': {
-      expectArguments(0);
-      const timeout = values.timeout === undefined ? WAIT_READY_DEFAULT_TIMEOUT_MS : positiveInteger(values.timeout, '--timeout');
-      await waitReady(socketPath, timeout);
-      return EXIT.ok;
-    }
+    case 'ctl':
+      return runCtl(rest);
+    case 'check-config':
+      return withoutArguments(command, rest, () => checkConfig());
+    case 'config':
+      return withoutArguments(command, rest, () => printConfig());
+    case '--version':
+    case '-v':
+    case 'version':
+      return withoutArguments(command, rest, () => (print(`pulse ${version()}`), ExitCode.ok));
+    case '--help':
+    case '-h':
+    case 'help':
+      print(USAGE);
+      return ExitCode.ok;
     case undefined:
-      throw new UsageError('missing command');
+      return usageError('missing command');
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+      if (CTL_COMMANDS.includes(command)) return runCtl([command, ...rest]);
+      return usageError(`unknown command ${JSON.stringify(command)}`);
   }
 }
 
-function describeFailure(command: string | undefined, error: unknown): number {
-  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`pulse ctl: ${(error as Error).message}\n\n${USAGE}\n`);
-    return EXIT.usage;
-  }
-  if (error instanceof ControlError) {
-    const prefix = command === 'reload' && (error.reason === 'failed' || error.reason === 'boot-error') ? 'rolling restart failed: ' : '';
-    process.stderr.write(`pulse ctl ${command}: ${prefix}${error.message}\n`);
-    return EXIT_BY_FAILURE[error.reason];
-  }
-  process.stderr.write(`pulse ctl: unexpected error: ${(error as Error).message}\n`);
-  return EXIT.failed;
-}
-
-const args = process.argv.slice(2);
-process.exitCode = await main(args).catch((error: unknown) => describeFailure(args.find((arg) => !arg.startsWith('-')), error));
+process.exitCode = await main(process.argv.slice(2));

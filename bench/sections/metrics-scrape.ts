@@ -76,7 +76,7 @@ export async function benchMetricsScrape(pulse: PulseProcess, traffic: LoadTarge
   for (const problem of problems) rows.push({ measure: 'scaling', value: problem, status: 'MISSED' });
   const details = [
     `${settings.scrapes} sequential scrapes of the admin port's \`GET /metrics\` per worker count, on an idle cluster after a 1 s burst of \`GET ${traffic.path}\` ` +
-      `(so every worker has request series). Worker counts were changed with \`node dist/src/cli.js scale N\` on the same running cluster (DATABASE_POOL_MAX=2). ` +
+      `(so every worker has request series). Worker counts were changed with \`node dist/src/cli.js ctl scale N\` on the same running cluster (DATABASE_POOL_MAX=2). ` +
       `Each scrape asks every worker over IPC and merges the answers (prom-client AggregatorRegistry) plus the counts of retired workers.`,
     '',
     markdownTable(

@@ -79,7 +79,7 @@ async function pulseReload(pulse: PulseProcess): Promise<RestartOutcome> {
   const before = await pulse.workerPids();
   const logFrom = pulse.logs.length;
   const ctl = await new CtlRun(['reload'], pulse.env).done;
-  let trigger = '`node dist/src/cli.js reload`';
+  let trigger = '`node dist/src/cli.js ctl reload`';
   let ok = ctl.code === 0;
   if (ctl.code === CTL_NOT_RUNNING) {
     // No control socket: the CLI is not available in this build, SIGHUP does the same.

@@ -11,6 +11,7 @@ import { EntryService } from './entry-service.js';
 import { errorEnvelope } from './errors.js';
 import { IdempotentRequests } from './idempotency.js';
 import { rateLimit } from './rate-limit.js';
+import { requestLog, requestLogger } from './request-log.js';
 import { requestMetrics } from './request-metrics.js';
 import { routeFallbacks } from './route-fallbacks.js';
 import { authRoutes } from './routes/auth.js';
@@ -29,7 +30,7 @@ function matchedPattern(router: Router, path: string, method: string): string | 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.trustProxy });
   app.silent = true;
-  app.on('error', (error: Error) => deps.log.debug({ err: error }, 'koa error'));
+  app.on('error', (error: Error, ctx: Koa.Context | undefined) => (ctx ? requestLogger(ctx, deps.log) : deps.log).debug({ err: error }, 'koa error'));
 
   // No OPTIONS: like the original, every method a path does not serve gets the 405 envelope.
   const router = new Router({ methods: ['HEAD', 'GET', 'PUT', 'PATCH', 'POST', 'DELETE'] });
@@ -44,7 +45,9 @@ export function createApp(deps: AppDeps): Koa {
   entryRoutes(router, requireUser, new EntryService(new EntriesRepository(deps.db), entryLists, new IdempotentRequests(deps.db)));
   statsRoutes(router, requireUser, new StatsRepository(deps.db));
 
-  app.use(requestMetrics(deps.metrics, (ctx) => matchedPattern(router, ctx.path, ctx.method)));
+  const patternOf = (ctx: Koa.Context) => matchedPattern(router, ctx.path, ctx.method);
+  app.use(requestLog(deps.log, { accessLog: deps.config.accessLog, patternOf }));
+  app.use(requestMetrics(deps.metrics, patternOf));
   app.use(errorEnvelope(deps.log));
   app.use(rateLimit(deps, redisBreaker));
   app.use(routeFallbacks());

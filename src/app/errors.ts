@@ -2,6 +2,7 @@ import type { Context, Next } from 'koa';
 import { isDatabaseDeadline, isDatabaseUnreachable } from '../db/connection-errors.js';
 import type { Logger } from '../shared/logger.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
+import { requestLogger } from './request-log.js';
 
 /** An error whose status and message are safe to show to the client. */
 export class HttpError extends Error {
@@ -51,7 +52,8 @@ export function errorEnvelope(log: Logger) {
       }
       const route = ctx._matchedRoute;
       const { message, code } = error as { message?: string; code?: string };
-      failures.record(failureKey(error), 'request failed', { err: error, route }, { error: { message, code }, route });
+      const requestId = ctx.state.requestId as string | undefined;
+      failures.record(failureKey(error), 'request failed', { err: error, route }, { error: { message, code }, route, requestId }, requestLogger(ctx, log));
       if (isDependencyError(error)) return sendError(ctx, 503, SERVICE_UNAVAILABLE);
       sendError(ctx, 500, 'Internal server error');
     }

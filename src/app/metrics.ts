@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Aggregator } from 'prom-client';
 import { connectionsGivenUpCount, type Database } from '../db/database.js';
 import type { RedisClient } from '../cache/redis.js';
 import { createRedisBreakerMetrics, type RedisBreakerMetrics } from '../cache/redis-breaker.js';
@@ -6,12 +6,30 @@ import { createRedisBreakerMetrics, type RedisBreakerMetrics } from '../cache/re
 /** Label used for requests that matched no route, so raw URLs never become labels. */
 export const UNMATCHED_ROUTE = '<unmatched>';
 
+export const RATE_LIMIT_DECISIONS = ['allowed', 'blocked', 'failed_open'] as const;
+
+/**
+ * How the primary merges each default metric across workers where a sum means nothing
+ * (AggregatorRegistry sums the rest: CPU seconds, memory, handles, GC). Per-process
+ * limits and levels take the highest worker, so they compare with each other
+ * (open fds / max fds) and a single lagging worker shows; the start time is the newest
+ * worker's (it changes whenever a worker is replaced).
+ */
+export const DEFAULT_METRIC_AGGREGATORS: Record<string, Aggregator> = {
+  process_max_fds: 'max',
+  process_open_fds: 'max',
+  process_start_time_seconds: 'max',
+  nodejs_eventloop_lag_seconds: 'max',
+  nodejs_eventloop_lag_max_seconds: 'max',
+  nodejs_eventloop_lag_p90_seconds: 'max',
+  nodejs_eventloop_lag_p99_seconds: 'max',
+};
+
 export interface AppMetrics {
   registry: Registry;
   httpRequestsTotal: Counter<'method' | 'route' | 'status'>;
   httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
   rateLimitDecisions: Counter<'decision'>;
-  rateLimitFailOpen: Counter;
   cacheLookups: Counter<'cache' | 'result'>;
   redisBreaker: RedisBreakerMetrics;
 }
@@ -19,6 +37,11 @@ export interface AppMetrics {
 export function createAppMetrics(deps: { db: Database; redis: RedisClient }): AppMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const [name, aggregator] of Object.entries(DEFAULT_METRIC_AGGREGATORS)) {
+    const metric = registry.getSingleMetric(name);
+    if (!metric) throw new Error(`prom-client no longer registers the default metric ${name}`);
+    Object.assign(metric, { aggregator });
+  }
 
   const httpRequestsTotal = new Counter({
     name: 'http_requests_total',
@@ -35,15 +58,12 @@ export function createAppMetrics(deps: { db: Database; redis: RedisClient }): Ap
   });
   const rateLimitDecisions = new Counter({
     name: 'pulse_rate_limit_decisions_total',
-    help: 'Rate limiter decisions (allowed, blocked, failed_open)',
+    help: 'Rate limiter decisions (allowed, blocked, failed_open: let through because Redis could not answer)',
     labelNames: ['decision'] as const,
     registers: [registry],
   });
-  const rateLimitFailOpen = new Counter({
-    name: 'pulse_rate_limit_fail_open_total',
-    help: 'Requests let through because the rate limiter could not reach Redis',
-    registers: [registry],
-  });
+  // Every decision exists from the start, so that rate() and alerts see the first one.
+  for (const decision of RATE_LIMIT_DECISIONS) rateLimitDecisions.inc({ decision }, 0);
   const cacheLookups = new Counter({
     name: 'pulse_cache_lookups_total',
     help: 'Cache lookups by cache and result (hit, miss, error, bypassed; write_error, write_bypassed for stores and invalidations)',
@@ -87,5 +107,5 @@ export function createAppMetrics(deps: { db: Database; redis: RedisClient }): Ap
 
   const redisBreaker = createRedisBreakerMetrics(registry);
 
-  return { registry, httpRequestsTotal, httpRequestDuration, rateLimitDecisions, rateLimitFailOpen, cacheLookups, redisBreaker };
+  return { registry, httpRequestsTotal, httpRequestDuration, rateLimitDecisions, cacheLookups, redisBreaker };
 }

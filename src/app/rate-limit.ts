@@ -6,6 +6,7 @@ import { ThrottledLog } from '../shared/throttled-log.js';
 import { isBreakerOpen, type RedisBreaker } from '../cache/redis-breaker.js';
 import type { AppDeps } from './context.js';
 import { sendError } from './errors.js';
+import { requestLogger } from './request-log.js';
 
 export const RATE_LIMIT_MESSAGE = 'Rate limit exceeded. Try again later.';
 
@@ -43,12 +44,11 @@ export function rateLimit(deps: AppDeps, breaker: RedisBreaker): Middleware {
   });
 
   const failOpenLog = new ThrottledLog(log, 'warn');
-  const failOpen = (error: unknown) => {
-    metrics.rateLimitFailOpen.inc();
+  const failOpen = (ctx: Context, error: unknown) => {
     metrics.rateLimitDecisions.inc({ decision: 'failed_open' });
     if (isBreakerOpen(error)) return;
     const { message } = error as Error;
-    failOpenLog.record(message, 'rate limiter cannot reach redis, request let through', { err: { message } });
+    failOpenLog.record(message, 'rate limiter cannot reach redis, request let through', { err: error }, { err: { message } }, requestLogger(ctx, log));
   };
 
   /**
@@ -82,7 +82,7 @@ export function rateLimit(deps: AppDeps, breaker: RedisBreaker): Middleware {
     } catch (error) {
       // An error from downstream is not the limiter's: let the error envelope answer it.
       if (admitted) throw error;
-      failOpen(error);
+      failOpen(ctx, error);
       return next();
     }
     if (!admitted) block(ctx, windowLeftMs);

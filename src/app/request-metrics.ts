@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
-import { UNMATCHED_ROUTE, type AppMetrics } from './metrics.js';
+import type { AppMetrics } from './metrics.js';
+import { routeLabel, type RoutePatternOf } from './route-label.js';
 
 /** The status Koa answers for an error that escapes the middleware chain. */
 function statusOfEscapedError(error: unknown): number {
@@ -8,9 +9,6 @@ function statusOfEscapedError(error: unknown): number {
   return typeof candidate === 'number' && candidate >= 400 && candidate < 600 ? candidate : 500;
 }
 
-/** Finds the route pattern a request would match when the router never ran (e.g. rate limited). */
-export type RoutePatternOf = (ctx: Context) => string | undefined;
-
 /** Counts and times every request by route pattern (never the raw URL). */
 export function requestMetrics(metrics: AppMetrics, patternOf: RoutePatternOf = () => undefined) {
   return async (ctx: Context, next: Next): Promise<void> => {
@@ -18,7 +16,7 @@ export function requestMetrics(metrics: AppMetrics, patternOf: RoutePatternOf = 
     const record = (status: number) => {
       const labels = {
         method: ctx.method,
-        route: (ctx._matchedRoute as string | undefined) ?? patternOf(ctx) ?? UNMATCHED_ROUTE,
+        route: routeLabel(ctx, patternOf),
         status: String(status),
       };
       metrics.httpRequestsTotal.inc(labels);

@@ -20,7 +20,7 @@ export function createRedis(url: string, log: Logger): RedisClient {
   });
   // Reconnect attempts raise an error each: each kind in full once, then counted.
   const errors = new ThrottledLog(log, 'warn');
-  client.on('error', (error: Error) => errors.record(error.message, 'redis error', { err: { message: error.message } }));
+  client.on('error', (error: Error) => errors.record(error.message, 'redis error', { err: error }));
   return client;
 }
 

@@ -2,9 +2,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { DATABASE_POOLERS, type DatabasePooler } from '../../knexfile.js';
+import { ExitCode } from './exit-codes.js';
 
 /** Exit code for bad configuration (sysexits EX_CONFIG). */
-export const EXIT_CONFIG = 78;
+export const EXIT_CONFIG = ExitCode.config;
 
 export class ConfigError extends Error {
   constructor(
@@ -93,6 +94,8 @@ const envSchema = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt.min(100).max(3_600_000).default(5000),
   MAX_CONNECTIONS_PER_WORKER: positiveInt.max(1_000_000).default(10_000),
   CONTROL_SOCKET: z.string().min(1).optional(),
+  ACCESS_LOG: bool.default(true),
+  PULSE_ENV_FILE: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -133,6 +136,9 @@ export interface Config {
   httpKeepAliveTimeoutMs: number;
   maxConnectionsPerWorker: number;
   controlSocket: string;
+  accessLog: boolean;
+  /** The environment file (systemd EnvironmentFile= syntax) `pulse check-config` validates too. */
+  envFile: string | undefined;
 }
 
 /** Names of every environment variable Pulse reads (documented in README). */
@@ -210,6 +216,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     httpKeepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     maxConnectionsPerWorker: e.MAX_CONNECTIONS_PER_WORKER,
     controlSocket: controlSocketPath(e.CONTROL_SOCKET),
+    accessLog: e.ACCESS_LOG,
+    envFile: e.PULSE_ENV_FILE === undefined ? undefined : path.resolve(e.PULSE_ENV_FILE),
   };
 }
 

@@ -30,10 +30,11 @@ export class ThrottledLog {
   ) {}
 
   /**
-   * `fields` are logged with `message` the first time; later occurrences keep only the
-   * latest `summary` (default: `fields`) for the interval's summary line.
+   * `fields` are logged with `message` the first time (through `via`, e.g. a request's own
+   * logger); later occurrences keep only the latest `summary` (default: `fields`) for the
+   * interval's summary line.
    */
-  record(key: string, message: string, fields: object, summary: object = fields): void {
+  record(key: string, message: string, fields: object, summary: object = fields, via: Logger = this.log): void {
     const tracked = this.events.size < MAX_TRACKED_EVENTS || this.events.has(key) ? key : OVERFLOW_KEY;
     const repeats = this.events.get(tracked);
     if (repeats) {
@@ -41,7 +42,7 @@ export class ThrottledLog {
       repeats.last = summary;
       return;
     }
-    this.log[this.level](fields, message);
+    via[this.level](fields, message);
     this.startInterval(tracked, message);
   }
 

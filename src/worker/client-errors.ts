@@ -1,5 +1,6 @@
 import http, { type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { REQUEST_ID_HEADER, newRequestId } from '../app/request-id.js';
 
 const ANSWERS: Record<string, [number, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'Request header fields too large'],
@@ -8,7 +9,8 @@ const ANSWERS: Record<string, [number, string]> = {
 
 /**
  * Requests Node's HTTP parser rejects never reach Koa; answer them with the same JSON
- * envelope as everything else instead of Node's empty-bodied default.
+ * envelope as everything else instead of Node's empty-bodied default, and a request id
+ * like every other answer (a new one: the request's own headers were not parsed).
  */
 export function answerClientErrorsWithJson(server: Server): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
@@ -22,6 +24,7 @@ export function answerClientErrorsWithJson(server: Server): void {
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n` +
         'Content-Type: application/json; charset=utf-8\r\n' +
+        `${REQUEST_ID_HEADER}: ${newRequestId()}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
         'Connection: close\r\n\r\n' +
         body,

@@ -1,11 +1,12 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { runCtl } from '../support/ctl.js';
-import { startPulse, type PulseProcess } from '../support/pulse-process.js';
+import { ExitCode } from '../../src/shared/exit-codes.js';
+import { runCtl, runPulseCommand } from '../support/ctl.js';
+import { PROJECT_ROOT, startPulse, type PulseProcess } from '../support/pulse-process.js';
 import { waitFor } from '../support/wait.js';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-ctl-'));
@@ -65,6 +66,26 @@ describe('pulse ctl and the control socket (end to end)', function () {
     }
   });
 
+  it('`npx pulse ctl status --socket PATH` works from the install directory, whatever CONTROL_SOCKET says; so does the pre-`ctl` form units still run', async () => {
+    const pulse = await start({ workers: 1 });
+    const elsewhere = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', CONTROL_SOCKET: path.join(tempDir(), 'not-here.sock') };
+    // --offline: the package's own bin, never a registry lookup.
+    const npx = spawnSync('npx', ['--offline', 'pulse', 'ctl', 'status', '--socket', pulse.env.CONTROL_SOCKET!], { cwd: PROJECT_ROOT, env: elsewhere, encoding: 'utf8' });
+    expect(npx.status, npx.stderr).to.equal(0);
+    expect(npx.stdout).to.match(new RegExp(`^pulse healthy: 1/1 workers ready, .*primary pid ${pulse.pid}`));
+
+    const socketFirst = await runCtl(['--socket', pulse.env.CONTROL_SOCKET!, 'status', '--json'], elsewhere);
+    expect(socketFirst.code, socketFirst.stderr).to.equal(0);
+    expect((JSON.parse(socketFirst.stdout) as StatusJson).primaryPid).to.equal(pulse.pid);
+    const withoutSocket = await runCtl(['status'], elsewhere);
+    expect(withoutSocket.code).to.equal(ExitCode.unavailable);
+    expect(withoutSocket.stderr).to.include(elsewhere.CONTROL_SOCKET);
+
+    const legacy = await runPulseCommand(['status', '--json'], pulse.env);
+    expect(legacy.code, legacy.stderr).to.equal(0);
+    expect((JSON.parse(legacy.stdout) as StatusJson).primaryPid).to.equal(pulse.pid);
+  });
+
   it('says clearly when pulse is not running, and rejects bad usage', async () => {
     const socketPath = path.join(tempDir(), 'nothing.sock');
     const env = { PATH: process.env.PATH ?? '', CONTROL_SOCKET: socketPath };
@@ -77,7 +98,7 @@ describe('pulse ctl and the control socket (end to end)', function () {
     expect(stale.code).to.equal(69);
     expect(stale.stderr).to.include('pulse is not running (nothing answers on the control socket');
 
-    for (const args of [[], ['restart'], ['scale'], ['scale', '0'], ['scale', 'two'], ['wait-ready', '--timeout', 'soon'], ['status', '--colour'], ['reload', '--json'], ['status', '--timeout', '5']]) {
+    for (const args of [[], ['restart'], ['scale'], ['scale', '0'], ['scale', 'two'], ['wait-ready', '--timeout', 'soon'], ['status', '--colour'], ['reload', '--json'], ['status', '--timeout', '5'], ['status', '--socket'], ['status', '--socket', '']]) {
       const usage = await runCtl(args, env);
       expect(usage.code, args.join(' ')).to.equal(64);
       expect(usage.stderr).to.include('usage: pulse ctl <command>');
@@ -125,7 +146,8 @@ describe('pulse ctl and the control socket (end to end)', function () {
 
     const second = await start({ workers: 1, env: { CONTROL_SOCKET: socketPath }, waitHealthy: false });
     const exit = await second.waitExit(15_000);
-    expect(exit.code, 'its own exit code, so pm2 and systemd do not retry it').to.equal(73);
+    // Its own code (EX_CANTCREAT), listed in pm2's stop_exit_codes: retrying cannot help.
+    expect(exit.code).to.equal(ExitCode.controlSocketInUse);
     const fatal = second.logs.find((l) => l.level === 60);
     expect(fatal?.msg).to.equal(
       `cannot open the control socket: another pulse primary is already running on the control socket ${socketPath}; stop it first or set CONTROL_SOCKET to another path`,

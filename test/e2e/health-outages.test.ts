@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { uniqueDatabaseUrl } from '../support/databases.js';
 import { faultsPerTest } from '../support/fault-fixtures.js';
 import { healthUntil, readHealth, scrapeMetrics, sendMany } from '../support/observe.js';
 import { sampleValue } from '../support/prometheus-text.js';
@@ -56,12 +55,8 @@ describe('health through dependency outages (end to end)', function () {
   });
 
   it('Postgres cut: 503 database "disconnected" within 3 s, the API keeps serving; restored: 200 within 3 s', async () => {
-    const cuttable = faults.proxy('127.0.0.1', 5432);
-    await cuttable.start();
-    const databaseUrl = new URL(uniqueDatabaseUrl('dbcut'));
-    databaseUrl.port = String(cuttable.port);
-    // The primary migrates through the proxy at start, so it is up then.
-    const pulse = await pulses.start({ workers: 2, env: { DATABASE_URL: databaseUrl.toString(), RATE_LIMIT_MAX: '100000' } });
+    const { proxy: cuttable, databaseUrl } = await faults.database('dbcut');
+    const pulse = await pulses.start({ workers: 2, env: { DATABASE_URL: databaseUrl, RATE_LIMIT_MAX: '100000' } });
     await outageAndRecovery(pulse, 'database', async () => cuttable.cut(), () => cuttable.reopen());
   });
 });

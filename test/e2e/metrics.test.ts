@@ -62,6 +62,23 @@ describe('metrics (end to end)', function () {
     expect(sampleValue(samples, 'pulse_redis_breaker_state', { state: 'open' })).to.equal(0);
     expect(sampleValue(samples, 'pulse_redis_breaker_short_circuits_total', { caller: 'rate_limit' })).to.equal(0);
 
+    // Every rate-limit decision is exported from the start; the fail-open count is one of them.
+    for (const decision of ['blocked', 'failed_open']) {
+      expect(sampleValue(samples, 'pulse_rate_limit_decisions_total', { decision }), decision).to.equal(0);
+    }
+    expect(sampleValue(samples, 'pulse_rate_limit_decisions_total', { decision: 'allowed' })).to.equal(pings + entries + randomPaths);
+    expect(families.has('pulse_rate_limit_fail_open_total')).to.equal(false);
+
+    // Per-process values are not summed across workers: a limit is one process's limit (the
+    // workers inherit the primary's), the start time is the newest worker's.
+    const maxFds = sampleValue(samples, 'process_max_fds')!;
+    expect(maxFds).to.be.above(0);
+    expect(maxFds).to.equal(sampleValue(samples, 'pulse_primary_process_max_fds'));
+    expect(sampleValue(samples, 'process_open_fds')).to.be.below(maxFds);
+    const workersStarted = sampleValue(samples, 'process_start_time_seconds')!;
+    expect(workersStarted).to.be.at.least(sampleValue(samples, 'pulse_primary_process_start_time_seconds')!);
+    expect(workersStarted).to.be.at.most(Date.now() / 1000);
+
     // The supervisor's own view.
     expect(sampleValue(samples, 'pulse_workers_expected')).to.equal(2);
     expect(sampleValue(samples, 'pulse_workers_ready')).to.equal(2);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { non2xx } from '../support/autocannon-load.js';
 import { TEST_REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from '../support/databases.js';
+import { ExitCode } from '../../src/shared/exit-codes.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
 import { Pm2Cli, type Pm2Process } from '../support/pm2.js';
 import { freePort } from '../support/ports.js';
@@ -97,6 +98,46 @@ describe('pm2 with ecosystem.config.js (the real pm2)', function () {
     expect(after.pid).to.equal(primary);
     expect(after.pm2_env.restart_time).to.equal(0);
     await waitFor(() => fs.readFileSync(after.pm2_env.pm_out_log_path, 'utf8').includes('"msg":"rolling restart finished"'), 'the rollout to be logged');
+  });
+
+  it('`pm2 scale pulse 2` cannot take Pulse down: the second primary exits 73, pm2 leaves it stopped, deleting it leaves the first serving', async () => {
+    const first = await pulseIn(pm2);
+    const workers = (await health()).body.details.map((d) => d.pid);
+    expect(first.pm2_env.stop_exit_codes).to.include(ExitCode.controlSocketInUse);
+
+    const scaled = await pm2.run('scale', 'pulse', '2');
+    expect(scaled.code, scaled.stdout + scaled.stderr).to.equal(0);
+    const secondInstance = async () => (await pm2.list()).find((p) => p.name === 'pulse' && p.pm_id !== first.pm_id);
+    await waitFor(async () => (await secondInstance())?.pm2_env.exit_code !== undefined, 'the second instance to exit', 30_000);
+    // pm2 would restart it after exp_backoff_restart_delay (100 ms); give it ten times that.
+    // (pm2 shows such an app as "waiting restart" whenever a restart delay is configured,
+    // but with its exit code in stop_exit_codes it schedules no restart.)
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const second = (await secondInstance())!;
+    expect(second.pm2_env.exit_code).to.equal(ExitCode.controlSocketInUse);
+    expect(second.pm2_env.restart_time).to.equal(0);
+    expect(second.pid).to.equal(0);
+    const refusal = fs
+      .readFileSync(second.pm2_env.pm_err_log_path, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: number; msg: string })
+      .find((line) => line.level === 60);
+    expect(refusal?.msg).to.include('another pulse primary is already running');
+
+    // The first primary never noticed: same pid, same workers, still healthy.
+    const { status, body } = await health();
+    expect(status).to.equal(200);
+    expect(body.details.map((d) => d.pid)).to.have.members(workers);
+    expect((await pm2.list()).find((p) => p.pm_id === first.pm_id)).to.deep.include({ pid: first.pid });
+
+    // The documented way back: delete the stopped instance by id (`pm2 scale pulse 1` would delete the first).
+    const deleted = await pm2.run('delete', String(second.pm_id));
+    expect(deleted.code, deleted.stdout + deleted.stderr).to.equal(0);
+    const listed = await pm2.list();
+    expect(listed.map((p) => p.pm_id)).to.deep.equal([first.pm_id]);
+    expect(listed[0]!.pm2_env.status).to.equal('online');
+    expect((await health()).status).to.equal(200);
   });
 
   it('`pm2 stop pulse` drains the workers and the primary exits 0 (not SIGKILLed by pm2)', async () => {

@@ -65,6 +65,6 @@ describe('rate limit shared by the workers of the real cluster', function () {
     const samples = parseExposition(await (await fetch(`${pulse.adminUrl}/metrics`)).text());
     expect(sampleValue(samples, 'pulse_rate_limit_decisions_total', { decision: 'allowed' })).to.equal(5);
     expect(sampleValue(samples, 'pulse_rate_limit_decisions_total', { decision: 'blocked' })).to.equal(7);
-    expect(sampleValue(samples, 'pulse_rate_limit_fail_open_total') ?? 0).to.equal(0);
+    expect(sampleValue(samples, 'pulse_rate_limit_decisions_total', { decision: 'failed_open' })).to.equal(0);
   });
 });

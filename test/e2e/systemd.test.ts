@@ -5,7 +5,9 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { workerKillAfterMs } from '../../src/shared/shutdown-budget.js';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../src/shared/config.js';
-import { runCtl } from '../support/ctl.js';
+import { ExitCode } from '../../src/shared/exit-codes.js';
+import { parseEnvFile } from '../../src/shared/env-file.js';
+import { runPulseCommand } from '../support/ctl.js';
 import { PRIMARY_ENTRY, PROJECT_ROOT, startPulse, type PulseProcess } from '../support/pulse-process.js';
 
 const UNIT = path.join(PROJECT_ROOT, 'deploy/systemd/pulse.service');
@@ -52,17 +54,6 @@ function serviceDirectives(text: string): Map<string, string[]> {
   return directives;
 }
 
-function parseEnvironmentFile(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    env[line.slice(0, eq)] = line.slice(eq + 1);
-  }
-  return env;
-}
-
 function analyze(args: string[]) {
   return spawnSync('systemd-analyze', args, { encoding: 'utf8' });
 }
@@ -107,15 +98,18 @@ describe('deploy/systemd/pulse.service', function () {
     expect(one('KillMode')).to.equal('mixed');
     expect(one('KillSignal')).to.equal('SIGTERM');
     expect(one('Restart')).to.equal('on-failure');
-    expect(one('RestartPreventExitStatus')).to.equal('78');
+    expect(one('RestartPreventExitStatus').split(' ').map(Number)).to.have.members([ExitCode.config, ExitCode.controlSocketInUse]);
+    // One worker killed by the kernel's OOM killer is the supervisor's to respawn, not the unit's end.
+    expect(one('OOMPolicy')).to.equal('continue');
+    expect(one('SyslogIdentifier')).to.equal('pulse');
     expect(one('EnvironmentFile')).to.equal('/etc/pulse/pulse.env');
     expect(one('User')).to.equal('pulse');
     expect(one('Group')).to.equal('pulse');
     expect(one('RuntimeDirectory')).to.equal('pulse');
     expect(service.get('Environment')).to.include('CONTROL_SOCKET=/run/pulse/pulse.sock');
     expect(one('ExecStart')).to.equal(`${INSTALLED_NODE} ${INSTALLED_ROOT}/dist/src/primary/main.js`);
-    expect(one('ExecStartPost')).to.match(new RegExp(`^${INSTALLED_NODE} ${INSTALLED_ROOT}/dist/src/cli.js wait-ready --timeout \\d+$`));
-    expect(one('ExecReload')).to.equal(`${INSTALLED_NODE} ${INSTALLED_ROOT}/dist/src/cli.js reload`);
+    expect(one('ExecStartPost')).to.match(new RegExp(`^${INSTALLED_NODE} ${INSTALLED_ROOT}/dist/src/cli.js ctl wait-ready --timeout \\d+$`));
+    expect(one('ExecReload')).to.equal(`${INSTALLED_NODE} ${INSTALLED_ROOT}/dist/src/cli.js ctl reload`);
     for (const key of ['NoNewPrivileges', 'PrivateTmp', 'ProtectHome', 'PrivateDevices']) expect(one(key), key).to.equal('yes');
     expect(one('ProtectSystem')).to.equal('strict');
 
@@ -128,7 +122,8 @@ describe('deploy/systemd/pulse.service', function () {
   });
 
   it('ships an environment file example with only known variables, that refuses to start without JWT_SECRET', () => {
-    const example = parseEnvironmentFile(fs.readFileSync(ENV_EXAMPLE, 'utf8'));
+    const { variables: example, problems } = parseEnvFile(fs.readFileSync(ENV_EXAMPLE, 'utf8'));
+    expect(problems).to.deep.equal([]);
     for (const key of Object.keys(example)) expect(CONFIG_VARIABLES, key).to.include(key);
     const unitEnvironment = Object.fromEntries(service.get('Environment')!.map((pair) => pair.split('=', 2) as [string, string]));
     expect(() => loadConfig({ ...unitEnvironment, ...example })).to.throw(ConfigError, 'JWT_SECRET');
@@ -153,7 +148,7 @@ describe('deploy/systemd/pulse.service', function () {
         const [binary, cli, ...args] = argv(key);
         expect(binary).to.equal(process.execPath);
         expect(cli).to.equal(path.join(PROJECT_ROOT, 'dist/src/cli.js'));
-        return runCtl(args, pulse!.env);
+        return runPulseCommand(args, pulse!.env);
       };
       const started = await runUnitCommand('ExecStartPost');
       expect(started.code, started.stderr).to.equal(0);

@@ -17,7 +17,7 @@ export interface LimitedApp {
   logs: Array<{ level: number; msg: string; [key: string]: unknown }>;
   get(path: string, headers?: Record<string, string>): Promise<Response>;
   /** The current value of a labelled app counter. */
-  counter(name: 'rateLimitDecisions' | 'cacheLookups' | 'rateLimitFailOpen', labels?: Record<string, string>): Promise<number>;
+  counter(name: 'rateLimitDecisions' | 'cacheLookups', labels?: Record<string, string>): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -56,6 +56,11 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
     const { values } = await app.deps.metrics.httpRequestsTotal.get();
     const blockedSeries = values.filter((v) => v.labels.status === '429');
     expect(blockedSeries.map((v) => [v.labels.route, v.value])).to.deep.equal([['/ping', 1]]);
+    // A 429 is a request like any other: it has an id, returned and logged.
+    const requestId = blocked.headers.get('x-request-id');
+    expect(requestId).to.match(/^[0-9a-f-]{36}$/);
+    const line = await waitFor(() => app.logs.find((l) => l.msg === 'request' && l.requestId === requestId), 'the access line of the 429');
+    expect(line).to.include({ status: 429, route: '/ping', method: 'GET' });
   });
 
   it('keeps one counter per client under REDIS_KEY_PREFIX, blocked requests included', async () => {
@@ -122,6 +127,14 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
     const prefix = app.deps.config.redisKeyPrefix;
     expect(await app.deps.redis.get(`${prefix}ratelimit:203.0.113.7`)).to.equal('3');
     expect(await app.deps.redis.get(`${prefix}ratelimit:203.0.113.8`)).to.equal('1');
+    // The access log names the client as the limiter sees it.
+    const ipOf = async (res: Response) => {
+      const requestId = res.headers.get('x-request-id');
+      return (await waitFor(() => app.logs.find((l) => l.msg === 'request' && l.requestId === requestId), 'an access line'))!.ip;
+    };
+    expect(await ipOf(first[2]!)).to.equal('203.0.113.7');
+    expect(await ipOf(second[0]!)).to.equal('203.0.113.8');
+    expect(await ipOf(direct[0]!)).to.equal('127.0.0.1');
   });
 
   it("leaves an error thrown downstream to the error envelope (not a limiter failure)", async () => {
@@ -148,7 +161,7 @@ describe('rate limiting (koa-ratelimit on Redis, fixed window)', function () {
     expect((logged?.err as { message?: string; stack?: string } | undefined)?.message).to.equal('downstream bug');
     expect((logged?.err as { stack?: string }).stack).to.include('downstream bug');
     expect(await app.counter('rateLimitDecisions', { decision: 'allowed' })).to.equal(1);
-    expect(await app.counter('rateLimitFailOpen')).to.equal(0);
+    expect(await app.counter('rateLimitDecisions', { decision: 'failed_open' })).to.equal(0);
   });
 
   describe("the announced reset is Redis' window, whatever the workers' clocks say", () => {

@@ -164,7 +164,7 @@ describe('Redis breaker (own redis-server, frozen with SIGSTOP)', function () {
         return (await breakerState()) === 'open';
       }, 'the breaker to open', 15_000, 0);
 
-      const failOpenBefore = await valueOf(api.metrics.rateLimitFailOpen, {});
+      const failOpenBefore = await valueOf(api.metrics.rateLimitDecisions, { decision: 'failed_open' });
       const during = newClient();
       const ping = await timed(() => api.request('GET', '/ping', { headers: during }));
       expect(ping.value!.status).to.equal(200);
@@ -181,7 +181,7 @@ describe('Redis breaker (own redis-server, frozen with SIGSTOP)', function () {
       expect(written.ms).to.be.below(SHORTEST_REDIS_DEADLINE_MS);
 
       expect(await breakerState(), 'still within the cool-off').to.equal('open');
-      expect(await valueOf(api.metrics.rateLimitFailOpen, {})).to.equal(failOpenBefore + 3);
+      expect(await valueOf(api.metrics.rateLimitDecisions, { decision: 'failed_open' })).to.equal(failOpenBefore + 3);
       expect(await valueOf(api.metrics.redisBreaker.shortCircuits, { caller: 'rate_limit' })).to.be.at.least(3);
       expect(await valueOf(api.metrics.redisBreaker.shortCircuits, { caller: 'entry_list_cache' })).to.be.at.least(3);
       expect(await valueOf(api.metrics.cacheLookups, { cache: 'entry_first_page', result: 'bypassed' })).to.equal(1);

@@ -10,15 +10,15 @@ export interface CtlResult {
   stderr: string;
 }
 
-/** `node dist/src/cli.js ...` as a child process, output collected as it arrives. */
-export class CtlRun {
+/** `node dist/src/cli.js <argv>` (the `pulse` command) as a child process, output collected as it arrives. */
+export class PulseCommandRun {
   readonly child: ChildProcess;
   stdout = '';
   stderr = '';
   readonly done: Promise<CtlResult>;
 
-  constructor(args: string[], env: Record<string, string>) {
-    this.child = spawn(process.execPath, [CLI_ENTRY, ...args], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(argv: string[], env: Record<string, string>, cwd = PROJECT_ROOT) {
+    this.child = spawn(process.execPath, [CLI_ENTRY, ...argv], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.done = new Promise((resolve) => {
@@ -32,14 +32,26 @@ export class CtlRun {
     let ended = false;
     void this.done.then(() => (ended = true));
     while (!this.stdout.includes(text)) {
-      if (ended) throw new Error(`ctl ended before printing ${JSON.stringify(text)}: ${this.stdout}${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`ctl did not print ${JSON.stringify(text)} within ${timeoutMs} ms: ${this.stdout}${this.stderr}`);
+      if (ended) throw new Error(`pulse ended before printing ${JSON.stringify(text)}: ${this.stdout}${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`pulse did not print ${JSON.stringify(text)} within ${timeoutMs} ms: ${this.stdout}${this.stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+}
+
+/** `pulse ctl <args>`. */
+export class CtlRun extends PulseCommandRun {
+  constructor(args: string[], env: Record<string, string>) {
+    super(['ctl', ...args], env);
   }
 }
 
 /** Runs a ctl command to its end with the given environment (CONTROL_SOCKET among it). */
 export function runCtl(args: string[], env: Record<string, string>): Promise<CtlResult> {
   return new CtlRun(args, env).done;
+}
+
+/** Runs `pulse <argv>` to its end (any subcommand, or a ctl command in its pre-`ctl` form). */
+export function runPulseCommand(argv: string[], env: Record<string, string>, cwd?: string): Promise<CtlResult> {
+  return new PulseCommandRun(argv, env, cwd).done;
 }

@@ -1,5 +1,5 @@
 import { RedisServerProcess } from './redis-server.js';
-import { TcpProxy } from './tcp-proxy.js';
+import { cuttableDatabase, TcpProxy } from './tcp-proxy.js';
 
 /**
  * For a suite whose tests break dependencies: the private redis-servers and TCP proxies a
@@ -19,6 +19,12 @@ export function faultsPerTest() {
       servers.push(server);
       if (port !== undefined) await server.restart();
       return server;
+    },
+    /** A fresh database reached through a started proxy the test can cut. */
+    async database(label: string): Promise<{ proxy: TcpProxy; databaseUrl: string }> {
+      const cuttable = await cuttableDatabase(label);
+      proxies.push(cuttable.proxy);
+      return cuttable;
     },
     /** A TCP proxy to the target, not started yet. */
     proxy(host: string, port: number): TcpProxy {

@@ -9,7 +9,17 @@ const PM2_CLI = path.join(PROJECT_ROOT, 'node_modules/pm2/bin/pm2');
 export interface Pm2Process {
   name: string;
   pid: number;
-  pm2_env: { status: string; exec_mode: string; restart_time: number; exit_code?: number; pm_out_log_path: string; kill_timeout: number };
+  pm_id: number;
+  pm2_env: {
+    status: string;
+    exec_mode: string;
+    restart_time: number;
+    exit_code?: number;
+    pm_out_log_path: string;
+    pm_err_log_path: string;
+    kill_timeout: number;
+    stop_exit_codes?: number[];
+  };
 }
 
 export interface Pm2Result {

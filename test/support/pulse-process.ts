@@ -17,6 +17,16 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
+/** A pino JSON line, or undefined for any other text. */
+function parseLogLine(line: string): LogLine | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(line) as LogLine;
+  } catch {
+    return undefined;
+  }
+}
+
 const running = new Set<PulseProcess>();
 
 export interface StartOptions {
@@ -35,11 +45,20 @@ export interface StartOptions {
    * Whatever listened there before must have exited.
    */
   ports?: { port: number; adminPort: number };
+  /**
+   * Skip the access log's lines (`"msg":"request"`) instead of parsing and keeping them: a
+   * benchmark's millions of requests would fill the harness's memory and compete for its CPU.
+   */
+  dropAccessLines?: boolean;
 }
+
+const ACCESS_LINE_MARK = '"msg":"request"';
 
 /** The real compiled service as a child process, with its logs parsed as they arrive. */
 export class PulseProcess {
+  /** Every JSON log line, from stdout and stderr, in the order each stream delivered them. */
   readonly logs: LogLine[] = [];
+  /** Output lines that are not JSON log lines (config errors, crashes), from either stream. */
   readonly stderr: string[] = [];
   private readonly exitPromise: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -49,22 +68,24 @@ export class PulseProcess {
     readonly port: number,
     readonly adminPort: number,
     readonly env: Record<string, string>,
+    dropAccessLines = false,
   ) {
-    let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        try {
-          this.logs.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.stderr.push(line);
+    // Log lines come on both streams (errors and fatals on stderr); anything else is text.
+    for (const stream of [child.stdout!, child.stderr!]) {
+      let buffer = '';
+      stream.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        let newline: number;
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          if (dropAccessLines && line.includes(ACCESS_LINE_MARK)) continue;
+          const log = parseLogLine(line);
+          if (log) this.logs.push(log);
+          else this.stderr.push(line);
         }
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString()));
+      });
+    }
     this.exitPromise = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.exited = { code, signal };
@@ -193,7 +214,7 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  const proc = new PulseProcess(child, port, adminPort, env);
+  const proc = new PulseProcess(child, port, adminPort, env, options.dropAccessLines);
   if (options.waitHealthy ?? true) await proc.waitHealthy();
   return proc;
 }

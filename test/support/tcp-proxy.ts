@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { uniqueDatabaseUrl } from './databases.js';
 
 /**
  * What a relayed connection does with the bytes it reads: pass them on, drop them (the
@@ -169,4 +170,16 @@ export class TcpProxy {
     this.armedHold = undefined;
     for (const relay of this.relays) this.release(relay);
   }
+}
+
+/**
+ * A fresh test database reached through a proxy the test can cut: start Pulse with
+ * `DATABASE_URL: databaseUrl` (the primary migrates through the proxy, so it is up then).
+ */
+export async function cuttableDatabase(label: string): Promise<{ proxy: TcpProxy; databaseUrl: string }> {
+  const proxy = new TcpProxy('127.0.0.1', 5432);
+  await proxy.start();
+  const databaseUrl = new URL(uniqueDatabaseUrl(label));
+  databaseUrl.port = String(proxy.port);
+  return { proxy, databaseUrl: databaseUrl.toString() };
 }

@@ -32,6 +32,7 @@ describe('requests the HTTP parser rejects', () => {
     expect(response.status).to.equal(400);
     expect(response.headers['content-type']).to.match(/application\/json/);
     expect(JSON.parse(response.body)).to.deep.equal({ success: false, message: 'Bad request' });
+    expect(response.headers['x-request-id']).to.match(/^[0-9a-f-]{36}$/);
   });
 
   it('answers oversized headers with 431 and the JSON envelope', async () => {
@@ -39,5 +40,6 @@ describe('requests the HTTP parser rejects', () => {
     const response = parseResponse(await rawExchange(port, huge))!;
     expect(response.status).to.equal(431);
     expect(JSON.parse(response.body)).to.deep.equal({ success: false, message: 'Request header fields too large' });
+    expect(response.headers['x-request-id']).to.match(/^[0-9a-f-]{36}$/);
   });
 });

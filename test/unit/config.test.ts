@@ -19,6 +19,8 @@ describe('loadConfig', () => {
       workerHeartbeatTimeoutMs: 10_000,
       trustProxy: false,
       logLevel: 'info',
+      accessLog: true,
+      envFile: undefined,
     });
     expect(config.workers).to.equal(os.availableParallelism());
     expect(config.controlSocket).to.match(/\/var\/pulse\.sock$/);
@@ -51,6 +53,14 @@ describe('loadConfig', () => {
   it('parses numbers and booleans', () => {
     const config = loadConfig({ PORT: '0', WORKERS: '3', TRUST_PROXY: 'true', SHUTDOWN_TIMEOUT_MS: '250' });
     expect(config).to.include({ port: 0, workers: 3, trustProxy: true, shutdownTimeoutMs: 250 });
+  });
+
+  it('ACCESS_LOG switches the access log; PULSE_ENV_FILE is kept as an absolute path', () => {
+    expect(loadConfig({ ACCESS_LOG: 'false' }).accessLog).to.equal(false);
+    expect(loadConfig({ ACCESS_LOG: '1' }).accessLog).to.equal(true);
+    expect(() => loadConfig({ ACCESS_LOG: 'off' })).to.throw(ConfigError, /^invalid configuration: ACCESS_LOG /);
+    expect(loadConfig({ PULSE_ENV_FILE: '/etc/pulse/pulse.env' }).envFile).to.equal('/etc/pulse/pulse.env');
+    expect(loadConfig({ PULSE_ENV_FILE: 'pulse.env' }).envFile).to.equal(`${process.cwd()}/pulse.env`);
   });
 
   it('names the variable in its error', () => {
