@@ -27,14 +27,14 @@ function effectiveConfig(env: NodeJS.ProcessEnv): Effective {
   };
 }
 
-/** The configuration with every secret replaced: the JWT secret, passwords in URLs. */
+/** The configuration with every secret replaced: the JWT secret, the password of every URL. */
 export function redactedConfig(config: Config): Record<string, unknown> {
-  return {
-    ...config,
-    jwtSecret: usesDevelopmentJwtSecret(config) ? '[development secret]' : '[redacted]',
-    databaseUrl: redactUrl(config.databaseUrl),
-    redisUrl: redactUrl(config.redisUrl),
-  };
+  const redacted: Record<string, unknown> = { ...config };
+  for (const [key, value] of Object.entries(config)) {
+    if (key.endsWith('Url') && typeof value === 'string') redacted[key] = redactUrl(value);
+  }
+  redacted.jwtSecret = usesDevelopmentJwtSecret(config) ? '[development secret]' : '[redacted]';
+  return redacted;
 }
 
 /** Prints the one-line reason and returns the exit code, or rethrows what is not a config problem. */

@@ -61,7 +61,16 @@ export class HandoffGuard {
   constructor(private readonly options: HandoffGuardOptions) {}
 
   watch(worker: Worker): void {
-    const child = worker.process as ChildProcess & { send: (...args: unknown[]) => boolean };
+    const child = worker.process as ChildProcess & { send: (...args: unknown[]) => boolean; disconnect: () => void };
+    // child_process postpones a disconnect while a handle waits for its acknowledgement, and
+    // for a dead worker it never comes: 'disconnect' is never emitted, so the cluster keeps
+    // the worker in its rotation until 'exit', and meanwhile hands it connections it drops
+    // without sending (the channel is closed). Emit it ourselves when it was postponed.
+    const disconnect = child.disconnect;
+    child.disconnect = () => {
+      disconnect.call(child);
+      if (!child.connected && child.channel) process.nextTick(() => child.emit('disconnect'));
+    };
     const send = child.send;
     child.send = (...args: unknown[]) => {
       const [message, handle] = args;

@@ -1,6 +1,6 @@
-import http, { type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { REQUEST_ID_HEADER, newRequestId } from '../app/request-id.js';
+import { answerOnSocket } from './raw-answer.js';
 
 const ANSWERS: Record<string, [number, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'Request header fields too large'],
@@ -20,14 +20,6 @@ export function answerClientErrorsWithJson(server: Server): void {
       return;
     }
     const [status, message] = ANSWERS[error.code ?? ''] ?? [400, 'Bad request'];
-    const body = JSON.stringify({ success: false, message });
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n` +
-        'Content-Type: application/json; charset=utf-8\r\n' +
-        `${REQUEST_ID_HEADER}: ${newRequestId()}\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-        'Connection: close\r\n\r\n' +
-        body,
-    );
+    answerOnSocket(socket, status, message);
   });
 }

@@ -39,7 +39,7 @@ export class ConnectionDrainer {
     // Responses during the drain carry Connection: close, so Node is already ending the
     // socket after the last byte; end() covers a response whose headers left before the drain.
     if (socket.writableEnded) return;
-    const idleFor = this.connections.idleForMs(socket);
+    const idleFor = this.connections.quietForMs(socket);
     if (idleFor < IDLE_GRACE_MS) {
       setTimeout(() => this.closeIfIdle(socket), IDLE_GRACE_MS - idleFor).unref();
       return;

@@ -3,8 +3,19 @@ import type { Socket } from 'node:net';
 
 interface SocketState {
   activeRequests: number;
+  /** Requests whose headers arrived on it so far. */
+  requestsSeen: number;
+  /** Monotonic time it connected. */
+  connectedAt: number;
   /** Monotonic time the socket last became idle (no request in progress). */
   idleSince: number;
+}
+
+export interface RequestInFlight {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Monotonic time its headers arrived. */
+  startedAt: number;
 }
 
 /**
@@ -14,7 +25,7 @@ interface SocketState {
  */
 export class ConnectionTracker {
   private readonly sockets = new Map<Socket, SocketState>();
-  private readonly inflightResponses = new Set<ServerResponse>();
+  private readonly inflightResponses = new Map<ServerResponse, RequestInFlight>();
   private served = 0;
   private readonly idleListeners: ((socket: Socket) => void)[] = [];
   private readonly connectionListeners: ((socket: Socket) => void)[] = [];
@@ -22,7 +33,8 @@ export class ConnectionTracker {
 
   constructor(server: Server) {
     server.on('connection', (socket: Socket) => {
-      this.sockets.set(socket, { activeRequests: 0, idleSince: performance.now() });
+      const now = performance.now();
+      this.sockets.set(socket, { activeRequests: 0, requestsSeen: 0, connectedAt: now, idleSince: now });
       socket.once('close', () => this.sockets.delete(socket));
       for (const listener of this.connectionListeners) listener(socket);
     });
@@ -48,22 +60,41 @@ export class ConnectionTracker {
   }
 
   get responsesInFlight(): IterableIterator<ServerResponse> {
+    return this.inflightResponses.keys();
+  }
+
+  get requestsInFlight(): IterableIterator<RequestInFlight> {
     return this.inflightResponses.values();
+  }
+
+  /** How long the socket has waited for its first request's headers; 0 once they arrived. */
+  waitingForFirstRequestMs(socket: Socket, now = performance.now()): number {
+    const state = this.sockets.get(socket);
+    return !state || state.requestsSeen > 0 ? 0 : now - state.connectedAt;
   }
 
   isIdle(socket: Socket): boolean {
     return (this.sockets.get(socket)?.activeRequests ?? 0) === 0;
   }
 
-  /** How long the socket has been idle, or 0 while it serves a request. */
-  idleForMs(socket: Socket, now = performance.now()): number {
+  /** How long the socket has had no request in progress (since it connected, or since its last response); 0 while it serves one. */
+  quietForMs(socket: Socket, now = performance.now()): number {
     const state = this.sockets.get(socket);
     return !state || state.activeRequests > 0 ? 0 : now - state.idleSince;
   }
 
-  /** The process was paused: idleness it slept through does not count. */
+  /** Whether a request has been seen on the socket (it is a keep-alive connection between requests when quiet). */
+  hasHadRequest(socket: Socket): boolean {
+    return (this.sockets.get(socket)?.requestsSeen ?? 0) > 0;
+  }
+
+  /** The process was paused: time it slept through does not count against any connection or request. */
   forgive(lostMs: number): void {
-    for (const state of this.sockets.values()) state.idleSince += lostMs;
+    for (const state of this.sockets.values()) {
+      state.idleSince += lostMs;
+      state.connectedAt += lostMs;
+    }
+    for (const request of this.inflightResponses.values()) request.startedAt += lostMs;
   }
 
   onConnection(listener: (socket: Socket) => void): void {
@@ -81,8 +112,11 @@ export class ConnectionTracker {
 
   private track(socket: Socket, res: ServerResponse): void {
     const state = this.sockets.get(socket);
-    if (state) state.activeRequests += 1;
-    this.inflightResponses.add(res);
+    if (state) {
+      state.activeRequests += 1;
+      state.requestsSeen += 1;
+    }
+    this.inflightResponses.set(res, { req: res.req, res, startedAt: performance.now() });
     for (const listener of this.requestListeners) listener(res);
     res.once('close', () => {
       if (res.writableFinished) this.served += 1;

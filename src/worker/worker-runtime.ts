@@ -16,7 +16,7 @@ import { ConnectionDrainer } from './connection-drainer.js';
 import { limitConnections } from './connection-limit.js';
 import { ConnectionTracker } from './connection-tracker.js';
 import { HealthProbe } from './health-reporter.js';
-import { IdleReaper } from './idle-reaper.js';
+import { ConnectionTimeouts } from './connection-timeouts.js';
 import { listenTarget } from './listen-target.js';
 import type { PrimaryChannel } from './primary-channel.js';
 
@@ -30,8 +30,6 @@ const HEALTH_ANSWER_TIMEOUT_MS = 1000;
 const BOOT_DEPENDENCY_WAIT_MS = 2000;
 const BOOT_PING_TIMEOUT_MS = 1000;
 const NOTHING_DRAINED: DrainSummary = { inflightAtStart: 0, cut: 0, durationMs: 0 };
-/** How often Node checks HTTP_HEADERS_TIMEOUT_MS and HTTP_REQUEST_TIMEOUT_MS (its default, 30 s, would let a silent connection live that much longer). */
-const CONNECTIONS_CHECK_INTERVAL_MS = 1000;
 
 /** How closing a pool went; never throws, so a failed close cannot stop the exit. */
 function closeWithin(closing: Promise<unknown>, what: string): Promise<'closed' | 'timeout' | 'failed'> {
@@ -75,23 +73,17 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
     metrics,
     health: () => channel.requestHealth(HEALTH_ANSWER_TIMEOUT_MS),
   });
-  // A connection that sends no complete headers within HTTP_HEADERS_TIMEOUT_MS (slowloris, or
-  // one that never sends a byte) gets a 408 and is closed; so is a request, body included,
-  // not received within HTTP_REQUEST_TIMEOUT_MS.
-  const server = http.createServer(
-    {
-      headersTimeout: config.httpHeadersTimeoutMs,
-      requestTimeout: config.httpRequestTimeoutMs,
-      connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
-      // Idle keep-alive connections are closed by IdleReaper, not by Node's pause-blind timer.
-      keepAliveTimeout: 0,
-    },
-    app.callback(),
-  );
+  // Node's own headers, request and keep-alive timeouts are off: ConnectionTimeouts keeps
+  // them instead, without counting time the process was paused.
+  const server = http.createServer({ headersTimeout: 0, requestTimeout: 0, keepAliveTimeout: 0 }, app.callback());
   answerClientErrorsWithJson(server);
   const connections = new ConnectionTracker(server);
   limitConnections(connections, config.maxConnectionsPerWorker, metrics.registry, log);
-  const reaper = new IdleReaper(connections, config.httpKeepAliveTimeoutMs);
+  const timeouts = new ConnectionTimeouts(connections, {
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    requestTimeoutMs: config.httpRequestTimeoutMs,
+    keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+  });
   const drainer = new ConnectionDrainer(server, connections);
   const probe = new HealthProbe(healthDb, redis, connections);
   let heartbeat: NodeJS.Timeout | undefined;
@@ -100,7 +92,7 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
 
   const finish = async (summary: DrainSummary, exitCode: number): Promise<never> => {
     probe.stop();
-    reaper.stop();
+    timeouts.stop();
     const [dbClosed, redisClosed] = await Promise.all([
       closeWithin(Promise.all([db.destroy(), healthDb.destroy()]), 'closing the database pools'),
       closeWithin(closeRedis(redis), 'closing redis'),

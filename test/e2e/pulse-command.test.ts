@@ -9,7 +9,7 @@ import { freePort } from '../support/ports.js';
 import { PROJECT_ROOT } from '../support/pulse-process.js';
 
 const ENV_EXAMPLE = path.join(PROJECT_ROOT, 'deploy/systemd/pulse.env.example');
-const SECRET = 'a-jwt-secret-nobody-may-see';
+const SECRET = 'a-jwt-secret-nobody-may-see-4f9c2b7e1d8a';
 
 describe('the pulse command: --version, check-config, config', function () {
   this.timeout(30_000);
