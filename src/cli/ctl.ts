@@ -33,6 +33,7 @@ const EXIT_BY_FAILURE: Record<ClientFailure, number> = {
   timeout: ExitCode.failure,
   busy: ExitCode.busy,
   'boot-error': ExitCode.software,
+  config: ExitCode.config,
   'not-running': ExitCode.unavailable,
   denied: ExitCode.noPermission,
 };

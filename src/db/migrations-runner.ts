@@ -70,14 +70,18 @@ function isConcurrentMigration(error: unknown): boolean {
   return code === '42P07' || code === '23505' || /already locked/i.test(message ?? '');
 }
 
-export async function runMigrations(databaseUrl: string): Promise<MigrationResult> {
+/**
+ * Applies pending migrations. `directory`: the migrations of the code about to run (a reload
+ * after a deploy reads the new release's), by default those beside this code.
+ */
+export async function runMigrations(databaseUrl: string, directory?: string): Promise<MigrationResult> {
   const createdDatabase = await ensureDatabaseExists(databaseUrl);
   const db = createDatabase(databaseUrl, 1);
   const giveUpAt = Date.now() + CONCURRENT_MIGRATION_WAIT_MS;
   try {
     for (;;) {
       try {
-        const [, applied] = (await db.migrate.latest()) as [number, string[]];
+        const [, applied] = (await db.migrate.latest(directory ? { directory, loadExtensions: ['.js'] } : undefined)) as [number, string[]];
         return { createdDatabase, applied };
       } catch (error) {
         if (!isConcurrentMigration(error) || Date.now() > giveUpAt) throw error;

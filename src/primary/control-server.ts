@@ -11,7 +11,9 @@ import {
 } from '../shared/control-protocol.js';
 import type { HealthAnswer } from '../shared/health-types.js';
 import type { Logger } from '../shared/logger.js';
-import { ShutdownInProgressError, SupervisorBusyError, type Supervisor } from './supervisor.js';
+import { ConfigError } from '../shared/config.js';
+import { EnvFileError } from '../shared/env-file.js';
+import { ShutdownInProgressError, SupervisorBusyError, type RolloutResult, type Supervisor } from './supervisor.js';
 
 /** How long a client may take to send its request line. */
 const REQUEST_TIMEOUT_MS = 5000;
@@ -21,6 +23,8 @@ const PROBE_TIMEOUT_MS = 1000;
 export interface ControlDeps {
   supervisor: Supervisor;
   health: () => HealthAnswer;
+  /** The whole reload: the environment file, migrations, then the rolling restart. */
+  reload: (onProgress: (line: string) => void) => Promise<RolloutResult>;
   log: Logger;
 }
 
@@ -143,7 +147,11 @@ export class ControlServer {
     const { log } = this.deps;
     if (request.command !== 'status') log.info({ command: request.command }, 'control command received');
     this.execute(request, reply).catch((error: Error) => {
-      const reason = error instanceof SupervisorBusyError ? 'busy' : error instanceof ShutdownInProgressError ? 'refused' : 'failed';
+      const reason =
+        error instanceof SupervisorBusyError ? 'busy'
+        : error instanceof ShutdownInProgressError ? 'refused'
+        : error instanceof ConfigError || error instanceof EnvFileError ? 'config'
+        : 'failed';
       log.warn({ command: request.command, reason, err: { message: error.message } }, 'control command failed');
       reply({ type: 'failed', reason, error: error.message });
     });
@@ -155,7 +163,7 @@ export class ControlServer {
       case 'status':
         return reply({ type: 'done', result: this.status() });
       case 'reload': {
-        const result = await supervisor.startRollout((message) => reply({ type: 'progress', message }));
+        const result = await this.deps.reload((message) => reply({ type: 'progress', message }));
         if (result.ok) return reply({ type: 'done', result: { replaced: result.replaced, total: result.total, durationMs: result.durationMs } });
         const summary = `${result.replaced}/${result.total} workers replaced`;
         if (supervisor.isStopping) throw new ShutdownInProgressError(`the rolling restart was stopped by a shutdown (${summary})`);

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import path from 'node:path';
 import type { Config } from '../shared/config.js';
 import { usesDevelopmentJwtSecret } from '../shared/config.js';
 import { hostConnections, workerRequestPoolSize } from '../db/pool-budget.js';
@@ -16,7 +17,10 @@ import { MetricsCollector } from './metrics-collector.js';
 import { SchemaMigrations } from './schema-migrations.js';
 import { SignalQueue, type QueuedSignal } from './signals.js';
 import { takeSystemdSocket } from './systemd-socket.js';
-import { Supervisor, TICK_MS } from './supervisor.js';
+import { RolloutInProgressError, ShutdownInProgressError, Supervisor, TICK_MS, type RolloutResult } from './supervisor.js';
+import { planReload } from './reload-plan.js';
+import { runMigrations } from '../db/migrations-runner.js';
+import { loadEnvFile } from '../shared/env-file.js';
 import { createSupervisorMetrics, recordHealth } from './supervisor-metrics.js';
 import { RoundRobinWorkers } from './round-robin-workers.js';
 import { SharedSocketWorkers } from './shared-socket-workers.js';
@@ -46,6 +50,12 @@ export class Primary {
   private readonly admin: http.Server;
   private readonly control: ControlServer;
   private wakeScheduled = false;
+  private reloading = false;
+  /** The environment as the primary started: a reload replaces what came from the env file. */
+  private readonly startEnv: NodeJS.ProcessEnv = { ...process.env };
+  private readonly startFileVariables: ReadonlySet<string>;
+  /** The migrations of the code the next workers will run (through a `current` symlink: the new release's). */
+  private readonly migrationsToDeploy: string;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -54,6 +64,8 @@ export class Primary {
   ) {
     this.log = createLogger('primary', config.logLevel);
     this.schema = new SchemaMigrations(config.databaseMigrationUrl, this.log);
+    this.startFileVariables = this.envFileVariablesAtStart();
+    this.migrationsToDeploy = path.resolve(path.dirname(workerEntry), '../src/db/migrations');
     this.systemdSocket = takeSystemdSocket();
     this.cluster = this.systemdSocket
       ? new SharedSocketWorkers(workerEntry, this.log, this.systemdSocket.fd)
@@ -87,7 +99,12 @@ export class Primary {
       },
       this.log,
     );
-    this.control = new ControlServer({ supervisor: this.supervisor, health: () => this.health(), log: this.log });
+    this.control = new ControlServer({
+      supervisor: this.supervisor,
+      health: () => this.health(),
+      reload: (onProgress) => this.reload(onProgress),
+      log: this.log,
+    });
   }
 
   async run(): Promise<void> {
@@ -182,6 +199,18 @@ export class Primary {
     return answer;
   }
 
+  /** Which variables the environment file set when systemd started us (a reload may drop some). */
+  private envFileVariablesAtStart(): ReadonlySet<string> {
+    const file = this.config.envFile;
+    if (!file) return new Set();
+    try {
+      return new Set(Object.keys(loadEnvFile(file)));
+    } catch (error) {
+      this.log.warn({ file, err: { message: (error as Error).message } }, 'cannot read PULSE_ENV_FILE at start; a reload will read it again');
+      return new Set();
+    }
+  }
+
   /** Runs the loop soon (a signal arrived), at most once per turn of the event loop. */
   private wake(): void {
     if (this.wakeScheduled) return;
@@ -213,15 +242,51 @@ export class Primary {
         void this.shutdown(signal);
         return;
       case 'reload':
-        try {
-          void this.supervisor.startRollout((line) => log.info(line));
-        } catch (error) {
-          log.warn({ signal, err: { message: (error as Error).message } }, 'rolling restart refused');
-        }
+        this.reload((line) => log.info(line)).catch((error: Error) => {
+          log.warn({ signal, err: { message: error.message } }, 'rolling restart refused');
+        });
         return;
       case 'scale-up':
       case 'scale-down':
         this.supervisor.scaleBy(command === 'scale-up' ? 1 : -1);
+    }
+  }
+
+  /**
+   * A reload deploys: it re-reads the environment file (PULSE_ENV_FILE, the one systemd's
+   * EnvironmentFile= names) and validates it, runs pending migrations, and only then replaces
+   * the workers, which get the new environment. Anything wrong before the first fork refuses
+   * the reload with the old workers serving: an invalid file (ConfigError/EnvFileError,
+   * naming the variable or line), a failing migration.
+   */
+  private async reload(onProgress: (line: string) => void): Promise<RolloutResult> {
+    if (this.supervisor.isStopping) throw new ShutdownInProgressError();
+    if (this.reloading || this.supervisor.isRolling) throw new RolloutInProgressError();
+    this.reloading = true;
+    try {
+      let workerEnv: Record<string, string> | undefined;
+      let migrationUrl = this.config.databaseMigrationUrl;
+      const file = this.config.envFile;
+      if (file) {
+        onProgress(`reading ${file}`);
+        const plan = planReload(this.startEnv, this.startFileVariables, loadEnvFile(file));
+        for (const { variable, running, file: wanted } of plan.needsRestart) {
+          onProgress(`${variable} changed (${running || '(unset)'} -> ${wanted || '(unset)'}): it takes a restart of pulse; the new workers keep ${running || 'the default'}`);
+        }
+        workerEnv = plan.workerEnv;
+        migrationUrl = plan.config.databaseMigrationUrl;
+      }
+      onProgress('running pending database migrations');
+      let applied: string[];
+      try {
+        applied = (await runMigrations(migrationUrl, this.migrationsToDeploy)).applied;
+      } catch (error) {
+        throw new Error(`database migration failed, no worker replaced: ${(error as Error).message}`);
+      }
+      onProgress(applied.length ? `migrations applied: ${applied.join(', ')}` : 'database schema up to date');
+      return await this.supervisor.startRollout(onProgress, workerEnv);
+    } finally {
+      this.reloading = false;
     }
   }
 

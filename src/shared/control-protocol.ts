@@ -49,9 +49,10 @@ export interface ControlOutcomes {
 /**
  * Why a command failed, so the CLI can pick an exit code: `busy` (another rollout or
  * scaling runs; retry later), `refused` (shutting down, bad request), `boot-error` (a new
- * worker could not boot: its code or configuration is broken), `failed` (ran and failed).
+ * worker could not boot: its code is broken), `config` (the environment file the reload read
+ * is invalid), `failed` (ran and failed).
  */
-export type ControlFailure = 'busy' | 'refused' | 'boot-error' | 'failed';
+export type ControlFailure = 'busy' | 'refused' | 'boot-error' | 'config' | 'failed';
 
 export type ControlReply<C extends ControlCommand = ControlCommand> =
   | { type: 'progress'; message: string }
