@@ -105,6 +105,7 @@ describe('rolling restart (end to end)', function () {
     expect(second.stderr).to.include('a rolling restart is already in progress; wait for it to finish');
     expect(second.stdout).to.equal('');
     expect(scale.code).to.equal(75);
+    expect(scale.stdout, 'refused before printing anything').to.equal('');
     expect(scale.stderr).to.include('a rolling restart is already in progress');
     const refused = await pulse.waitForLog((l) => l.msg === 'rolling restart refused', 5000, from);
     expect(JSON.stringify(refused)).to.include('already in progress');
