@@ -1,5 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
+import getRawBody from 'raw-body';
 import { HttpError } from './errors.js';
 import { INVALID_BODY } from './validation.js';
 
@@ -17,51 +17,21 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
  * compressed bodies are refused rather than inflated.
  */
 export async function readJsonBody(ctx: Context, limitBytes = MAX_BODY_BYTES): Promise<unknown> {
-  const declaredLength = ctx.request.length;
-  if (declaredLength !== undefined && declaredLength > limitBytes) throw tooLarge();
   const encoding = ctx.get('Content-Encoding').trim().toLowerCase();
   if (encoding && encoding !== 'identity') throw invalidBody();
-
-  const raw = await readLimited(ctx.req, limitBytes);
+  let raw: Buffer;
+  try {
+    // A declared Content-Length over the limit is refused before anything is read.
+    raw = await getRawBody(ctx.req, { limit: limitBytes, length: ctx.request.length });
+  } catch (error) {
+    if ((error as { type?: string }).type !== 'entity.too.large') throw invalidBody();
+    // Read the rest away (not destroyed) so the 413 can still be written.
+    ctx.req.resume();
+    throw tooLarge();
+  }
   try {
     return JSON.parse(utf8.decode(raw));
   } catch {
     throw invalidBody();
   }
-}
-
-function readLimited(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onError);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limitBytes) {
-        cleanup();
-        // Keep the socket flowing (not destroyed) so the 413 can still be written.
-        req.resume();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(Buffer.concat(chunks, size));
-    };
-    const onError = () => {
-      cleanup();
-      reject(invalidBody());
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onError);
-  });
 }

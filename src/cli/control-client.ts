@@ -1,6 +1,6 @@
 import net from 'node:net';
+import readline from 'node:readline';
 import {
-  LineSplitter,
   encodeLine,
   parseControlReply,
   type ControlFailure,
@@ -52,7 +52,8 @@ export function sendControlCommand<R extends ControlRequest>(
 ): Promise<ControlOutcomes[R['command']]> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);
-    const splitter = new LineSplitter(Number.MAX_SAFE_INTEGER);
+    const lines = readline.createInterface({ input: socket, crlfDelay: Infinity });
+    lines.on('error', () => undefined); // the socket's own 'error' below says what happened
     let settled = false;
     const settle = (outcome: () => void) => {
       if (settled) return;
@@ -76,18 +77,17 @@ export function sendControlCommand<R extends ControlRequest>(
     socket.on('close', () => {
       settle(() => reject(new ControlError('failed', 'pulse closed the control connection without an answer (did the primary exit?)')));
     });
-    socket.on('data', (chunk) => {
-      for (const line of splitter.push(chunk)) {
-        let reply;
-        try {
-          reply = parseControlReply(line);
-        } catch (error) {
-          return settle(() => reject(new ControlError('failed', (error as Error).message)));
-        }
-        if (reply.type === 'progress') options.onProgress?.(reply.message);
-        else if (reply.type === 'done') return settle(() => resolve(reply.result as ControlOutcomes[R['command']]));
-        else return settle(() => reject(new ControlError(reply.reason, reply.error)));
+    lines.on('line', (line) => {
+      if (settled || line.trim() === '') return;
+      let reply;
+      try {
+        reply = parseControlReply(line);
+      } catch (error) {
+        return settle(() => reject(new ControlError('failed', (error as Error).message)));
       }
+      if (reply.type === 'progress') options.onProgress?.(reply.message);
+      else if (reply.type === 'done') settle(() => resolve(reply.result as ControlOutcomes[R['command']]));
+      else settle(() => reject(new ControlError(reply.reason, reply.error)));
     });
   });
 }

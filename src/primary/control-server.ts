@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import readline from 'node:readline';
 import path from 'node:path';
 import {
-  LineSplitter,
   encodeLine,
   parseControlRequest,
   type ControlReply,
@@ -15,8 +15,9 @@ import { ConfigError } from '../shared/config.js';
 import { EnvFileError } from '../shared/env-file.js';
 import { ShutdownInProgressError, SupervisorBusyError, type RolloutResult, type Supervisor } from './supervisor.js';
 
-/** How long a client may take to send its request line. */
+/** How long a client may take to send its request line, and how long that line may be. */
 const REQUEST_TIMEOUT_MS = 5000;
+const MAX_REQUEST_BYTES = 64 * 1024;
 /** How long we wait for an answer on an existing socket file before calling it stale. */
 const PROBE_TIMEOUT_MS = 1000;
 
@@ -115,7 +116,8 @@ export class ControlServer {
   }
 
   private onConnection(socket: net.Socket): void {
-    const splitter = new LineSplitter();
+    const lines = readline.createInterface({ input: socket, crlfDelay: Infinity });
+    lines.on('error', () => undefined); // a client that went away
     let handled = false;
     socket.setTimeout(REQUEST_TIMEOUT_MS, () => {
       if (!handled) socket.destroy();
@@ -125,21 +127,25 @@ export class ControlServer {
       if (!socket.destroyed && socket.writable) socket.write(encodeLine(message));
       if (message.type !== 'progress') socket.end();
     };
-    socket.on('data', (chunk) => {
-      if (handled) return;
-      let lines: string[];
-      try {
-        lines = splitter.push(chunk);
-      } catch (error) {
-        handled = true;
-        return reply({ type: 'failed', reason: 'refused', error: (error as Error).message });
-      }
-      if (lines.length === 0) return;
+    const handle = (respond: () => void) => {
       handled = true;
       socket.setTimeout(0);
-      const request = parseControlRequest(lines[0]!);
-      if ('invalid' in request) return reply({ type: 'failed', reason: 'refused', error: request.invalid });
-      this.run(request, reply);
+      lines.close();
+      respond();
+    };
+    // A client that never sends a newline must not make the primary buffer without end.
+    socket.on('data', () => {
+      if (!handled && socket.bytesRead > MAX_REQUEST_BYTES) {
+        handle(() => reply({ type: 'failed', reason: 'refused', error: `request line longer than ${MAX_REQUEST_BYTES} bytes` }));
+      }
+    });
+    lines.on('line', (line) => {
+      if (handled || line.trim() === '') return;
+      handle(() => {
+        const request = parseControlRequest(line);
+        if ('invalid' in request) return reply({ type: 'failed', reason: 'refused', error: request.invalid });
+        this.run(request, reply);
+      });
     });
   }
 

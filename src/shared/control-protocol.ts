@@ -94,19 +94,3 @@ export function parseControlReply(line: string): ControlReply {
 export function encodeLine(message: ControlRequest | ControlReply): string {
   return `${JSON.stringify(message)}\n`;
 }
-
-/** Splits a byte stream into complete lines; keeps the unfinished tail for the next chunk. */
-export class LineSplitter {
-  private buffer = '';
-
-  /** Guards the primary against a client that never sends a newline. */
-  constructor(private readonly maxLineBytes = 64 * 1024) {}
-
-  push(chunk: Buffer | string): string[] {
-    this.buffer += chunk.toString();
-    const lines = this.buffer.split('\n');
-    this.buffer = lines.pop()!;
-    if (this.buffer.length > this.maxLineBytes) throw new Error(`line longer than ${this.maxLineBytes} bytes`);
-    return lines.filter((line) => line.trim() !== '');
-  }
-}
