@@ -1,6 +1,6 @@
 import Koa from 'koa';
 import Router from '@koa/router';
-import { EntryListCache } from '../cache/entry-list-cache.js';
+import { EntryListCache, NO_ENTRY_LIST_CACHE } from '../cache/entry-list-cache.js';
 import { RedisBreaker } from '../cache/redis-breaker.js';
 import { EntriesRepository } from '../db/entries-repository.js';
 import { StatsRepository } from '../db/stats-repository.js';
@@ -39,8 +39,11 @@ export function createApp(deps: AppDeps): Koa {
   const users = new UsersRepository(deps.db);
   const requireUser = authenticate(deps.config.jwtSecret, (userId) => users.exists(userId));
   // One breaker for the worker's Redis client: the limiter and the cache see the same outage.
-  const redisBreaker = new RedisBreaker(deps.config, deps.metrics.redisBreaker, deps.log);
-  const entryLists = new EntryListCache(deps.redis, redisBreaker, deps.config.redisKeyPrefix, deps.metrics);
+  // Without Redis the primary counts the rate limits and there is no entry list cache.
+  const redisBreaker = deps.redis && new RedisBreaker(deps.config, deps.metrics.redisBreaker, deps.log);
+  const entryLists = deps.redis && redisBreaker
+    ? new EntryListCache(deps.redis, redisBreaker, deps.config.redisKeyPrefix, deps.metrics)
+    : NO_ENTRY_LIST_CACHE;
   authRoutes(router, users, deps.config.jwtSecret);
   entryRoutes(router, requireUser, new EntryService(new EntriesRepository(deps.db), entryLists, new IdempotentRequests(deps.db)));
   statsRoutes(router, requireUser, new StatsRepository(deps.db));

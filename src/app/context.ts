@@ -1,4 +1,5 @@
 import type { Database } from '../db/database.js';
+import type { PrimaryRateLimitStore } from '../cache/ratelimit-primary-adapter.js';
 import type { RedisClient } from '../cache/redis.js';
 import type { Config } from '../shared/config.js';
 import type { HealthAnswer } from '../shared/health-types.js';
@@ -9,7 +10,10 @@ import type { AppMetrics } from './metrics.js';
 export interface AppDeps {
   config: Config;
   db: Database;
-  redis: RedisClient;
+  /** Absent without REDIS_URL: the primary then counts the rate limits (primaryStore) and the entry list cache is off. */
+  redis: RedisClient | undefined;
+  /** The primary's rate-limit windows (the single-host store), used when there is no Redis. */
+  primaryStore?: PrimaryRateLimitStore;
   log: Logger;
   metrics: AppMetrics;
   /** The primary's combined health, asked over IPC; undefined if it did not answer. */

@@ -1,4 +1,4 @@
-import type { EntryListCache } from '../cache/entry-list-cache.js';
+import type { EntryLists } from '../cache/entry-list-cache.js';
 import { EntriesRepository, type EntryFilter, type EntryInput } from '../db/entries-repository.js';
 import type { StoredAnswer } from '../db/idempotency-repository.js';
 import { requestFingerprint, type IdempotentAnswer, type IdempotentRequests } from './idempotency.js';
@@ -8,14 +8,14 @@ export const isUnfiltered = (filter: EntryFilter) =>
 
 /**
  * Entry writes, counts and first pages with the per-user list cache: counts and the first
- * page of the unfiltered list come from Redis when it has them, and every write
+ * page of the unfiltered list come from Redis when it has them (no cache without Redis), and every write
  * invalidates both after the database statement committed (each runs in its own
  * implicit transaction).
  */
 export class EntryService {
   constructor(
     readonly repository: EntriesRepository,
-    private readonly cache: EntryListCache,
+    private readonly cache: EntryLists,
     private readonly idempotency: IdempotentRequests,
   ) {}
 

@@ -34,7 +34,10 @@ export interface AppMetrics {
   redisBreaker: RedisBreakerMetrics;
 }
 
-export function createAppMetrics(deps: { db: Database; redis: RedisClient }): AppMetrics {
+/** Where a worker counts rate limits: Redis (shared by every host), or the primary (no REDIS_URL). */
+export type RateLimitStore = 'redis' | 'primary';
+
+export function createAppMetrics(deps: { db: Database; redis: RedisClient | undefined }): AppMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const [name, aggregator] of Object.entries(DEFAULT_METRIC_AGGREGATORS)) {
@@ -58,7 +61,7 @@ export function createAppMetrics(deps: { db: Database; redis: RedisClient }): Ap
   });
   const rateLimitDecisions = new Counter({
     name: 'pulse_rate_limit_decisions_total',
-    help: 'Rate limiter decisions (allowed, blocked, failed_open: let through because Redis could not answer)',
+    help: 'Rate limiter decisions (allowed, blocked, failed_open: let through because its store, Redis or the primary, could not answer)',
     labelNames: ['decision'] as const,
     registers: [registry],
   });
@@ -70,15 +73,26 @@ export function createAppMetrics(deps: { db: Database; redis: RedisClient }): Ap
     labelNames: ['cache', 'result'] as const,
     registers: [registry],
   });
+  const { redis } = deps;
   new Gauge({
-    name: 'pulse_redis_up',
-    help: '1 when this worker\'s Redis client is connected and ready',
+    name: 'pulse_rate_limit_store',
+    help: 'Where the workers count rate limits (always 1): redis, shared by every host; primary, without REDIS_URL, shared by the workers of this host only',
+    labelNames: ['store'] as const,
     registers: [registry],
-    aggregator: 'min',
-    collect() {
-      this.set(deps.redis.isReady ? 1 : 0);
-    },
-  });
+    aggregator: 'max',
+  }).set({ store: (redis ? 'redis' : 'primary') satisfies RateLimitStore }, 1);
+  // Without Redis, no Redis series: nothing to alert on for a dependency never configured.
+  if (redis) {
+    new Gauge({
+      name: 'pulse_redis_up',
+      help: '1 when this worker\'s Redis client is connected and ready',
+      registers: [registry],
+      aggregator: 'min',
+      collect() {
+        this.set(redis.isReady ? 1 : 0);
+      },
+    });
+  }
   new Counter({
     name: 'pulse_db_connections_given_up_total',
     help: 'Database connections destroyed because a statement on them got no answer within its deadline',
@@ -105,7 +119,7 @@ export function createAppMetrics(deps: { db: Database; redis: RedisClient }): Ap
     },
   });
 
-  const redisBreaker = createRedisBreakerMetrics(registry);
+  const redisBreaker = createRedisBreakerMetrics(redis ? registry : new Registry());
 
   return { registry, httpRequestsTotal, httpRequestDuration, rateLimitDecisions, cacheLookups, redisBreaker };
 }

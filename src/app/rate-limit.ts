@@ -1,6 +1,8 @@
 import ratelimit from 'koa-ratelimit';
 import type { Context, Middleware } from 'koa';
 import { FIXED_WINDOW_RATELIMITER, isFixedWindowReply } from '../cache/fixed-window-ratelimiter.js';
+import type { ObservableCommands } from '../cache/observable-commands.js';
+import { RateLimitPrimaryAdapter } from '../cache/ratelimit-primary-adapter.js';
 import { RateLimitRedisAdapter } from '../cache/ratelimit-redis-adapter.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
 import { isBreakerOpen, type RedisBreaker } from '../cache/redis-breaker.js';
@@ -10,27 +12,40 @@ import { requestLogger } from './request-log.js';
 
 export const RATE_LIMIT_MESSAGE = 'Rate limit exceeded. Try again later.';
 
-/** Redis answers in well under a millisecond; past this deadline the request goes through. */
-const REDIS_DEADLINE_MS = 500;
+/** Redis and the primary answer in well under a millisecond; past this deadline the request goes through. */
+const STORE_DEADLINE_MS = 500;
 
 /** Load balancers probe /health: never refuse it (matched as loosely as the router matches it). */
 function isExempt(path: string): boolean {
   return /^\/health\/?$/i.test(path);
 }
 
+/** Where the counts live: Redis (shared by every host), else the primary (this host's workers). */
+function limiterStore(deps: AppDeps, breaker: RedisBreaker | undefined): { db: ObservableCommands; name: string } {
+  if (deps.redis) {
+    if (!breaker) throw new Error("the Redis rate limiter needs the worker's Redis breaker");
+    const db = new RateLimitRedisAdapter(deps.redis, breaker, STORE_DEADLINE_MS);
+    db.defineCommand('ratelimiter', FIXED_WINDOW_RATELIMITER);
+    return { db, name: 'redis' };
+  }
+  if (!deps.primaryStore) throw new Error('no rate-limit store: neither a Redis client nor the primary');
+  return { db: new RateLimitPrimaryAdapter(deps.primaryStore, STORE_DEADLINE_MS), name: 'the primary' };
+}
+
 /**
  * RATE_LIMIT_MAX requests per RATE_LIMIT_WINDOW_MS per client IP, counted in Redis so that
- * every worker and machine shares the count (fixed window: see fixed-window-ratelimiter.ts).
+ * every worker and machine shares the count, or without Redis by the primary so that every
+ * worker of the host does (fixed window: see fixed-window-ratelimiter.ts).
  * Every limited response carries X-RateLimit-Limit/Remaining/Reset; a blocked one is a 429
- * with Retry-After. When Redis cannot answer, requests go through: counted, never a 500
- * and never a wait beyond a short deadline (none while the Redis breaker is open); Redis
+ * with Retry-After. When the store cannot answer, requests go through: counted, never a 500
+ * and never a wait beyond a short deadline (none while the Redis breaker is open); store
  * failures are logged (throttled), skips by the open breaker only counted (the breaker
  * logs when it opens and closes).
  */
-export function rateLimit(deps: AppDeps, breaker: RedisBreaker): Middleware {
+export function rateLimit(deps: AppDeps, breaker: RedisBreaker | undefined): Middleware {
   const { config, metrics, log } = deps;
-  const db = new RateLimitRedisAdapter(deps.redis, breaker, REDIS_DEADLINE_MS);
-  db.defineCommand('ratelimiter', FIXED_WINDOW_RATELIMITER);
+  const store = limiterStore(deps, breaker);
+  const { db } = store;
   const limiter = ratelimit({
     driver: 'redis',
     // The typings name an ioredis client; the driver only calls what the adapter provides.
@@ -48,13 +63,13 @@ export function rateLimit(deps: AppDeps, breaker: RedisBreaker): Middleware {
     metrics.rateLimitDecisions.inc({ decision: 'failed_open' });
     if (isBreakerOpen(error)) return;
     const { message } = error as Error;
-    failOpenLog.record(message, 'rate limiter cannot reach redis, request let through', { err: error }, { err: { message } }, requestLogger(ctx, log));
+    failOpenLog.record(message, `rate limiter cannot reach ${store.name}, request let through`, { err: error }, { err: { message } }, requestLogger(ctx, log));
   };
 
   /**
    * koa-ratelimit's Retry-After is the reset minus this worker's clock, truncated (0 in the
    * window's last second, 60 or 61 at its start, early after a clock step). Announce what
-   * Redis said is left of the window instead, in whole seconds rounded up: a client that
+   * the store said is left of the window instead, in whole seconds rounded up: a client that
    * waits that long is admitted, and it never exceeds the window.
    */
   const block = (ctx: Context, windowLeftMs: number) => {

@@ -214,3 +214,18 @@ export class EntryListCache {
     return `${this.keyPrefix}count-fence:user:${userId}`;
   }
 }
+
+/** What the entry service uses of the cache. */
+export type EntryLists = Pick<EntryListCache, 'getCount' | 'setCount' | 'getFirstPage' | 'setFirstPage' | 'invalidate'>;
+
+/**
+ * The entry lists without a cache (no REDIS_URL): a per-worker copy could serve a worker a
+ * list another worker's write has changed, so every read goes to the database.
+ */
+export const NO_ENTRY_LIST_CACHE: EntryLists = {
+  getCount: async () => undefined,
+  setCount: async () => undefined,
+  getFirstPage: async () => undefined,
+  setFirstPage: async () => undefined,
+  invalidate: async () => undefined,
+};

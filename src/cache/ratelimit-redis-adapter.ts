@@ -1,5 +1,6 @@
 import { withDeadline } from '../shared/deadline.js';
 import { LuaScript } from './lua-script.js';
+import { ObservableCommands } from './observable-commands.js';
 import type { RedisBreaker } from './redis-breaker.js';
 import type { RedisClient } from './redis.js';
 
@@ -19,15 +20,16 @@ export interface LuaCommandDefinition {
  * bounded by `deadlineMs` and goes through the worker's Redis breaker, so that a hung
  * Redis holds a request for one deadline at most, and none once the breaker is open.
  */
-export class RateLimitRedisAdapter {
+export class RateLimitRedisAdapter extends ObservableCommands {
   private readonly commands = new Map<string, LuaScript>();
-  private replyObserver: ((reply: unknown) => void) | undefined;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly breaker: RedisBreaker,
     private readonly deadlineMs: number,
-  ) {}
+  ) {
+    super();
+  }
 
   defineCommand(name: string, definition: LuaCommandDefinition): void {
     if (name in this && !this.commands.has(name)) {
@@ -42,27 +44,12 @@ export class RateLimitRedisAdapter {
 
   /** Runs a defined command: the first `numberOfKeys` values are keys, the rest arguments. */
   call(name: string, ...keysAndArgs: Array<string | number>): Promise<unknown> {
-    const observe = this.replyObserver;
-    this.replyObserver = undefined;
-    const script = this.commands.get(name);
-    if (!script) return Promise.reject(new Error(`command "${name}" is not defined`));
-    const keys = keysAndArgs.slice(0, script.numberOfKeys).map(String);
-    const args = keysAndArgs.slice(script.numberOfKeys);
-    const reply = this.breaker.run('rate_limit', () => withDeadline(script.run(this.redis, keys, args), this.deadlineMs, `redis command ${name}`));
-    return observe ? reply.then((value) => (observe(value), value)) : reply;
-  }
-
-  /**
-   * Runs `start` and hands the reply of the command it calls synchronously, if any, to
-   * `observe` too (before its caller sees it). koa-ratelimit calls its one command before
-   * its first await, so this is how a request gets the parts of the reply the driver drops.
-   */
-  observeReply<T>(start: () => T, observe: (reply: unknown) => void): T {
-    this.replyObserver = observe;
-    try {
-      return start();
-    } finally {
-      this.replyObserver = undefined;
-    }
+    return this.observed(() => {
+      const script = this.commands.get(name);
+      if (!script) return Promise.reject(new Error(`command "${name}" is not defined`));
+      const keys = keysAndArgs.slice(0, script.numberOfKeys).map(String);
+      const args = keysAndArgs.slice(script.numberOfKeys);
+      return this.breaker.run('rate_limit', () => withDeadline(script.run(this.redis, keys, args), this.deadlineMs, `redis command ${name}`));
+    });
   }
 }

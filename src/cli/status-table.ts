@@ -1,5 +1,5 @@
 import type { StatusOutcome, WorkerStatus } from '../shared/control-protocol.js';
-import type { HealthAnswer } from '../shared/health-types.js';
+import { NOT_CONFIGURED, type HealthAnswer } from '../shared/health-types.js';
 
 export function formatDuration(seconds: number): string {
   const s = Math.floor(seconds);
@@ -20,7 +20,8 @@ function workerHealth(detail: WorkerStatus): string {
     return `unresponsive (no report for ${formatDuration((detail.last_report_age_ms ?? 0) / 1000)})`;
   }
   if (detail.status !== 'ready') return '-';
-  const down = [detail.database === 'connected' ? '' : 'database', detail.redis === 'connected' ? '' : 'redis'].filter(Boolean);
+  const redisUp = detail.redis === 'connected' || detail.redis === NOT_CONFIGURED;
+  const down = [detail.database === 'connected' ? '' : 'database', redisUp ? '' : 'redis'].filter(Boolean);
   return down.length ? `${down.join(' and ')} down` : 'ok';
 }
 
@@ -31,7 +32,8 @@ function table(rows: string[][]): string {
 
 /** "healthy: 2/2 workers ready, database connected, redis connected" */
 export function describeHealth(body: HealthAnswer['body']): string {
-  return `${body.status}: ${body.workers.ready}/${body.workers.expected} workers ready, database ${body.database}, redis ${body.redis}`;
+  const redis = body.redis === NOT_CONFIGURED ? `redis ${NOT_CONFIGURED} (rate limits counted by the primary)` : `redis ${body.redis}`;
+  return `${body.status}: ${body.workers.ready}/${body.workers.expected} workers ready, database ${body.database}, ${redis}`;
 }
 
 /** The human-readable `ctl status`: a summary line, then one row per worker. */

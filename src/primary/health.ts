@@ -1,5 +1,6 @@
 import {
   HEALTH_PING_TIMEOUT_MS,
+  NOT_CONFIGURED,
   type HealthAnswer,
   type HealthWorkerDetail,
   type ServiceDependencyStatus,
@@ -57,18 +58,20 @@ function detailOf(worker: HealthSource, now: number, staleAfter: number): Health
  * ready and responsive and every one of them reaches Postgres and Redis. Workers that
  * are starting or draining (a rolling restart) neither help nor hurt. A dependency that
  * no serving worker has measured is `unknown`, never `disconnected` without evidence.
+ * Redis is `not configured` when no serving worker uses it (no REDIS_URL): not an outage.
  */
 export function computeHealth(inputs: HealthInputs): HealthAnswer {
   const details = [...inputs.workers].map((worker) => detailOf(worker, inputs.now, inputs.staleAfterMs));
   const serving = details.filter((d) => d.status === 'ready');
-  const dependency = (key: 'database' | 'redis'): ServiceDependencyStatus => {
-    if (serving.length === 0) return 'unknown';
-    return serving.every((d) => d[key] === 'connected') ? 'connected' : 'disconnected';
+  const reachedByAll = (statuses: string[]): ServiceDependencyStatus => {
+    if (statuses.length === 0) return 'unknown';
+    return statuses.every((status) => status === 'connected') ? 'connected' : 'disconnected';
   };
-  const reached = dependency('database');
+  const reached = reachedByAll(serving.map((d) => d.database));
   const database = reached === 'connected' && !inputs.schemaReady ? 'disconnected' : reached;
-  const redis = dependency('redis');
-  const allUp = serving.length >= inputs.expected && database === 'connected' && redis === 'connected';
+  const redisUsers = serving.filter((d) => d.redis !== NOT_CONFIGURED);
+  const redis = serving.length > 0 && redisUsers.length === 0 ? NOT_CONFIGURED : reachedByAll(redisUsers.map((d) => d.redis));
+  const allUp = serving.length >= inputs.expected && database === 'connected' && (redis === 'connected' || redis === NOT_CONFIGURED);
   const status = inputs.draining ? 'draining' : allUp ? 'healthy' : 'unhealthy';
   return {
     httpStatus: status === 'healthy' ? 200 : 503,

@@ -22,6 +22,7 @@ import { planReload } from './reload-plan.js';
 import { runMigrations } from '../db/migrations-runner.js';
 import { loadEnvFile } from '../shared/env-file.js';
 import { createSupervisorMetrics, recordHealth } from './supervisor-metrics.js';
+import { RateLimitWindows } from './rate-limit-windows.js';
 import { RoundRobinWorkers } from './round-robin-workers.js';
 import { SharedSocketWorkers } from './shared-socket-workers.js';
 import type { WorkerProcesses } from './worker-cluster.js';
@@ -49,6 +50,12 @@ export class Primary {
   private readonly collector: MetricsCollector;
   private readonly admin: http.Server;
   private readonly control: ControlServer;
+  /** The single-host store: rate limits of workers without Redis (no REDIS_URL). */
+  private readonly rateLimits = new RateLimitWindows({
+    monotonic: monotonicClock,
+    wall: { now: () => Date.now() },
+    onEvict: () => this.metrics.rateLimitEvictions.inc(),
+  });
   private wakeScheduled = false;
   private reloading = false;
   /** The environment as the primary started: a reload replaces what came from the env file. */
@@ -116,7 +123,7 @@ export class Primary {
         port: config.port,
         adminPort: config.adminPort,
         database: redactUrl(config.databaseUrl),
-        redis: redactUrl(config.redisUrl),
+        redis: config.redisUrl === undefined ? 'none' : redactUrl(config.redisUrl),
         shutdownTimeoutMs: config.shutdownTimeoutMs,
         build: readBuildInfo(),
         databaseConnections: {
@@ -133,6 +140,9 @@ export class Primary {
         'serving on the socket passed by systemd (socket activation): PORT and HOST are not used; workers accept on it directly',
       );
     }
+    if (config.redisUrl === undefined) {
+      log.info('no REDIS_URL: the primary counts the rate limits (exact across the workers of this host, not shared with other hosts); the entry list cache is off');
+    }
     if (usesDevelopmentJwtSecret(config)) log.warn('JWT_SECRET is unset or the published development secret: anyone can sign tokens this service accepts (refused when NODE_ENV=production)');
     await this.schema.migrateAtStart();
     await this.openControlSocket();
@@ -148,6 +158,8 @@ export class Primary {
     this.supervisor.on('worker-message', (worker, message) => {
       if (message.type === 'health-request') {
         this.supervisor.send(worker, { type: 'health-response', requestId: message.requestId, answer: this.health() });
+      } else if (message.type === 'rate-limit-request') {
+        this.supervisor.send(worker, { type: 'rate-limit-response', requestId: message.requestId, reply: this.rateLimits.hit(message.hit) });
       }
     });
     this.supervisor.on('all-ready', () => {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { registerBuildInfo } from '../shared/build-info.js';
-import type { HealthAnswer } from '../shared/health-types.js';
+import { NOT_CONFIGURED, type HealthAnswer } from '../shared/health-types.js';
 import { RESTART_REASONS } from './managed-worker.js';
 
 /** Why the supervisor SIGKILLed a worker. */
@@ -49,7 +49,7 @@ export function createSupervisorMetrics() {
     lastRollingRestartSeconds: new Gauge({ name: 'pulse_last_rolling_restart_duration_seconds', help: 'Duration of the last rolling restart', registers: [registry] }),
     dependencyUp: new Gauge({
       name: 'pulse_dependency_up',
-      help: '1 when every ready worker reports the dependency connected, 0 when one does not; absent while no ready worker has measured it',
+      help: '1 when every ready worker reports the dependency connected, 0 when one does not; absent while no ready worker has measured it, and for Redis when REDIS_URL is not set',
       labelNames: ['dependency'] as const,
       registers: [registry],
     }),
@@ -59,6 +59,11 @@ export function createSupervisorMetrics() {
       registers: [registry],
     }),
     healthy: new Gauge({ name: 'pulse_healthy', help: '1 when /health answers 200', registers: [registry] }),
+    rateLimitEvictions: new Counter({
+      name: 'pulse_rate_limit_primary_evictions_total',
+      help: "Rate-limit windows the primary dropped early to stay within its client cap (single-host store, no REDIS_URL): each such client's count restarted",
+      registers: [registry],
+    }),
     metricsScrapeMisses: new Counter({
       name: 'pulse_metrics_scrape_worker_misses_total',
       help: 'Workers that did not answer a metrics scrape in time',
@@ -82,8 +87,9 @@ export function recordHealth(metrics: SupervisorMetrics, answer: HealthAnswer): 
   metrics.healthy.set(answer.httpStatus === 200 ? 1 : 0);
   for (const dependency of ['database', 'redis'] as const) {
     const status = body[dependency];
-    // No evidence, no sample: an alert must not fire on a dependency nobody could measure.
-    if (status === 'unknown') metrics.dependencyUp.remove({ dependency });
+    // No evidence, no sample: an alert must not fire on a dependency nobody could measure,
+    // nor on one that was never configured (Redis without REDIS_URL).
+    if (status === 'unknown' || status === NOT_CONFIGURED) metrics.dependencyUp.remove({ dependency });
     else metrics.dependencyUp.set({ dependency }, status === 'connected' ? 1 : 0);
   }
   metrics.workersUnresponsive.set(body.details.filter((detail) => detail.status === 'unresponsive').length);

@@ -57,6 +57,10 @@ function urlWithProtocols(protocols: string[]) {
   );
 }
 
+/** REDIS_URL's explicit "no Redis": the single-host store (rate limits counted by the primary, no entry cache). */
+export const NO_REDIS = 'none';
+const redisUrl = urlWithProtocols(['redis:', 'rediss:']);
+
 const envSchema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: port.default(8080),
@@ -73,7 +77,9 @@ const envSchema = z.object({
   DATABASE_CONNECT_TIMEOUT_MS: positiveInt.max(60_000).default(2000),
   DATABASE_ACQUIRE_TIMEOUT_MS: positiveInt.max(60_000).default(2000),
   DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.max(600_000).default(3000),
-  REDIS_URL: urlWithProtocols(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_URL: z.string().refine((value) => value === NO_REDIS || redisUrl.safeParse(value).success, {
+    message: `must be a URL starting with redis:// or rediss://, or ${NO_REDIS} (no Redis: the single-host store)`,
+  }).optional(),
   REDIS_KEY_PREFIX: z.string().default(''),
   REDIS_BREAKER_THRESHOLD: positiveInt.max(1000).default(5),
   REDIS_BREAKER_COOL_OFF_MS: positiveInt.max(600_000).default(1000),
@@ -115,7 +121,11 @@ export interface Config {
   databaseConnectTimeoutMs: number;
   databaseAcquireTimeoutMs: number;
   databaseStatementTimeoutMs: number;
-  redisUrl: string;
+  /**
+   * Undefined without Redis (REDIS_URL unset, or `none`): the primary counts the rate limits
+   * (exact across this host's workers) and the entry list cache is off.
+   */
+  redisUrl: string | undefined;
   redisKeyPrefix: string;
   redisBreakerThreshold: number;
   redisBreakerCoolOffMs: number;
@@ -178,6 +188,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (weakness) {
       throw new ConfigError('JWT_SECRET', `${weakness}: refused when NODE_ENV=production (generate one with: openssl rand -base64 48)`);
     }
+    if (e.REDIS_URL === undefined) {
+      throw new ConfigError(
+        'REDIS_URL',
+        `is required when NODE_ENV=production: a redis:// URL, or ${NO_REDIS} for the single-host store (rate limits per host, no entry cache)`,
+      );
+    }
   }
   return {
     nodeEnv: e.NODE_ENV,
@@ -195,7 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
     databaseAcquireTimeoutMs: e.DATABASE_ACQUIRE_TIMEOUT_MS,
     databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
-    redisUrl: e.REDIS_URL,
+    redisUrl: e.REDIS_URL === NO_REDIS ? undefined : e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     redisBreakerThreshold: e.REDIS_BREAKER_THRESHOLD,
     redisBreakerCoolOffMs: e.REDIS_BREAKER_COOL_OFF_MS,

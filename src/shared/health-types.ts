@@ -9,13 +9,20 @@ export type DependencyStatus = 'connected' | 'disconnected';
 /** A dependency as the service reports it: `unknown` while no serving worker has measured it. */
 export type ServiceDependencyStatus = DependencyStatus | 'unknown';
 
+/**
+ * Redis is optional: without REDIS_URL the primary counts the rate limits and the entry
+ * list cache is off. A dependency never configured is not down.
+ */
+export const NOT_CONFIGURED = 'not configured';
+export type OptionalDependencyStatus = DependencyStatus | typeof NOT_CONFIGURED;
+
 /** Each worker's Postgres and Redis pings are bounded by this, so a report is late by at most this much. */
 export const HEALTH_PING_TIMEOUT_MS = 500;
 
 /** A worker's heartbeat: sent every HEALTH_REPORT_INTERVAL_MS from boot on. */
 export interface WorkerHealthReport {
   database: DependencyStatus;
-  redis: DependencyStatus;
+  redis: OptionalDependencyStatus;
   eventLoopLagMs: number;
   inflight: number;
   rssBytes: number;
@@ -36,7 +43,7 @@ export interface HealthWorkerDetail {
   generation: number;
   status: WorkerState | 'unresponsive';
   database: DependencyStatus | 'unknown';
-  redis: DependencyStatus | 'unknown';
+  redis: OptionalDependencyStatus | 'unknown';
   uptime_s: number;
   event_loop_lag_ms: number | null;
   inflight: number | null;
@@ -46,7 +53,7 @@ export interface HealthWorkerDetail {
 export interface HealthBody {
   status: 'healthy' | 'unhealthy' | 'draining';
   database: ServiceDependencyStatus;
-  redis: ServiceDependencyStatus;
+  redis: ServiceDependencyStatus | typeof NOT_CONFIGURED;
   workers: { expected: number; ready: number };
   details: HealthWorkerDetail[];
 }

@@ -9,6 +9,7 @@
  * listens. A worker is never in the cluster's connection rotation before `serve`.
  */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import type { FixedWindowReply } from '../cache/fixed-window-ratelimiter.js';
 import type { HealthAnswer, WorkerHealthReport } from './health-types.js';
 
 export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
@@ -33,6 +34,18 @@ export const WorkerExit = {
   drainTimedOut: 75,
 } as const;
 
+/**
+ * One request to count in the primary's fixed window (the single-host store, without
+ * REDIS_URL): the client's key, the window length and the limit, `peek` to read without
+ * counting. The answer is the reply the Redis script gives (FixedWindowReply).
+ */
+export interface RateLimitHit {
+  key: string;
+  windowMs: number;
+  max: number;
+  peek: boolean;
+}
+
 export interface DrainSummary {
   inflightAtStart: number;
   cut: number;
@@ -47,6 +60,7 @@ export type WorkerMessage =
   | { pulse: 1; type: 'ready' }
   | { pulse: 1; type: 'health-report'; report: WorkerHealthReport }
   | { pulse: 1; type: 'health-request'; requestId: number }
+  | { pulse: 1; type: 'rate-limit-request'; requestId: number; hit: RateLimitHit }
   | { pulse: 1; type: 'metrics-response'; requestId: number; metrics: MetricsSnapshot }
   | { pulse: 1; type: 'drain-started' }
   | { pulse: 1; type: 'drain-finished'; summary: DrainSummary; finalMetrics: MetricsSnapshot };
@@ -56,7 +70,8 @@ export type PrimaryMessage =
   | { pulse: 1; type: 'serve' }
   | { pulse: 1; type: 'drain'; reason: string }
   | { pulse: 1; type: 'metrics-request'; requestId: number }
-  | { pulse: 1; type: 'health-response'; requestId: number; answer: HealthAnswer };
+  | { pulse: 1; type: 'health-response'; requestId: number; answer: HealthAnswer }
+  | { pulse: 1; type: 'rate-limit-response'; requestId: number; reply: FixedWindowReply };
 
 type WithoutTag<M> = M extends { pulse: 1 } ? Omit<M, 'pulse'> : never;
 export type WorkerMessageBody = WithoutTag<WorkerMessage>;
@@ -68,9 +83,10 @@ function isTagged(value: unknown): value is { pulse: 1; type: string } {
 }
 
 const workerTypes = new Set<WorkerMessage['type']>([
-  'hello', 'booted', 'boot-failed', 'ready', 'health-report', 'health-request', 'metrics-response', 'drain-started', 'drain-finished',
+  'hello', 'booted', 'boot-failed', 'ready', 'health-report', 'health-request', 'rate-limit-request', 'metrics-response', 'drain-started',
+  'drain-finished',
 ]);
-const primaryTypes = new Set<PrimaryMessage['type']>(['serve', 'drain', 'metrics-request', 'health-response']);
+const primaryTypes = new Set<PrimaryMessage['type']>(['serve', 'drain', 'metrics-request', 'health-response', 'rate-limit-response']);
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return isTagged(value) && workerTypes.has(value.type as WorkerMessage['type']);

@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pingDatabase, type Database } from '../db/database.js';
 import { pingRedis, type RedisClient } from '../cache/redis.js';
-import { HEALTH_PING_TIMEOUT_MS, type WorkerHealthReport } from '../shared/health-types.js';
+import { HEALTH_PING_TIMEOUT_MS, NOT_CONFIGURED, type WorkerHealthReport } from '../shared/health-types.js';
 
 /**
  * Measures this worker's own health: dependencies pinged with short timeouts, event
@@ -13,7 +13,8 @@ export class HealthProbe {
 
   constructor(
     private readonly db: Database,
-    private readonly redis: RedisClient,
+    /** Absent without REDIS_URL: reported `not configured`. */
+    private readonly redis: RedisClient | undefined,
     private readonly counters: { inflight: number; requestsServed: number },
   ) {
     this.loopDelay.enable();
@@ -22,14 +23,14 @@ export class HealthProbe {
   async measure(): Promise<WorkerHealthReport> {
     const [database, redis] = await Promise.all([
       pingDatabase(this.db, HEALTH_PING_TIMEOUT_MS),
-      pingRedis(this.redis, HEALTH_PING_TIMEOUT_MS),
+      this.redis && pingRedis(this.redis, HEALTH_PING_TIMEOUT_MS),
     ]);
     // The histogram's max minus the sampling resolution is how late timers fired.
     const lagMs = Math.max(0, this.loopDelay.max / 1e6 - 10);
     this.loopDelay.reset();
     return {
       database: database ? 'connected' : 'disconnected',
-      redis: redis ? 'connected' : 'disconnected',
+      redis: this.redis === undefined ? NOT_CONFIGURED : redis ? 'connected' : 'disconnected',
       eventLoopLagMs: Math.round(lagMs * 10) / 10,
       inflight: this.counters.inflight,
       rssBytes: process.memoryUsage.rss(),

@@ -8,6 +8,7 @@ import { workerRequestPoolSize } from '../db/pool-budget.js';
 import { registerBuildInfo } from '../shared/build-info.js';
 import type { Config } from '../shared/config.js';
 import { DeadlineError, withDeadline } from '../shared/deadline.js';
+import { NOT_CONFIGURED } from '../shared/health-types.js';
 import { WorkerEnv, WorkerExit, type DrainSummary } from '../shared/ipc-protocol.js';
 import { createLogger } from '../shared/logger.js';
 import { POOL_CLOSE_TIMEOUT_MS } from '../shared/shutdown-budget.js';
@@ -39,12 +40,12 @@ function closeWithin(closing: Promise<unknown>, what: string): Promise<'closed' 
   );
 }
 
-async function tryDependencies(db: Database, redis: RedisClient): Promise<void> {
+async function tryDependencies(db: Database, redis: RedisClient | undefined): Promise<void> {
   const giveUpAt = performance.now() + BOOT_DEPENDENCY_WAIT_MS;
   const until = async (reached: () => Promise<boolean>) => {
     while (!(await reached()) && performance.now() < giveUpAt) await new Promise((resolve) => setTimeout(resolve, 100));
   };
-  await Promise.all([until(() => pingDatabase(db, BOOT_PING_TIMEOUT_MS)), until(() => pingRedis(redis, BOOT_PING_TIMEOUT_MS))]);
+  await Promise.all([until(() => pingDatabase(db, BOOT_PING_TIMEOUT_MS)), redis && until(() => pingRedis(redis, BOOT_PING_TIMEOUT_MS))]);
 }
 
 /**
@@ -61,7 +62,8 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
   const db = createDatabase(config.databaseUrl, poolSize, log, config);
   // Health pings get their own connection: a saturated request pool is busy, not disconnected.
   const healthDb = createDatabase(config.databaseUrl, 1, log, config);
-  const redis = createRedis(config.redisUrl, log);
+  // Without REDIS_URL: no client; the primary counts the rate limits and there is no entry list cache.
+  const redis = config.redisUrl === undefined ? undefined : createRedis(config.redisUrl, log);
   const metrics = createAppMetrics({ db, redis });
   registerBuildInfo(metrics.registry, 'pulse_worker_build_info', 'Workers by the build they run (a rolling restart moves them to the new one)');
 
@@ -69,6 +71,7 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
     config,
     db,
     redis,
+    primaryStore: channel,
     log,
     metrics,
     health: () => channel.requestHealth(HEALTH_ANSWER_TIMEOUT_MS),
@@ -95,10 +98,11 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
     timeouts.stop();
     const [dbClosed, redisClosed] = await Promise.all([
       closeWithin(Promise.all([db.destroy(), healthDb.destroy()]), 'closing the database pools'),
-      closeWithin(closeRedis(redis), 'closing redis'),
+      redis && closeWithin(closeRedis(redis), 'closing redis'),
     ]);
-    if (redisClosed !== 'closed') redis.destroy();
-    log.info({ database: dbClosed, redis: redisClosed === 'closed' ? 'closed' : 'destroyed' }, 'pools closed');
+    if (redis && redisClosed !== 'closed') redis.destroy();
+    const redisOutcome = !redis ? NOT_CONFIGURED : redisClosed === 'closed' ? 'closed' : 'destroyed';
+    log.info({ database: dbClosed, redis: redisOutcome }, 'pools closed');
     const finalMetrics = await metrics.registry.getMetricsAsJSON().catch(() => []);
     await channel.send({ type: 'drain-finished', summary, finalMetrics });
     log.info('stopped');
@@ -164,7 +168,7 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
     }
   });
 
-  redis.connect().catch(() => undefined);
+  redis?.connect().catch(() => undefined);
   await tryDependencies(healthDb, redis);
   if (stopping) return;
   const report = async () => {

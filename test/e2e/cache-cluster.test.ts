@@ -1,62 +1,7 @@
-import http from 'node:http';
 import { expect } from 'chai';
 import { createClient } from 'redis';
-import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
-import { serverSocketOwner } from '../support/socket-owner.js';
-
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-/** A keep-alive connection whose worker is known, so a test can choose who answers. */
-class PinnedConnection {
-  private constructor(
-    private readonly pulse: PulseProcess,
-    private readonly agent: http.Agent,
-    readonly workerPid: number | undefined,
-  ) {}
-
-  static async open(pulse: PulseProcess, workerPids: number[]): Promise<PinnedConnection> {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const probe = new PinnedConnection(pulse, agent, undefined);
-    const clientPort = await probe.requestWithPort('GET', '/ping');
-    return new PinnedConnection(pulse, agent, serverSocketOwner(pulse.port, clientPort, workerPids));
-  }
-
-  private requestWithPort(method: string, path: string, body?: unknown, token?: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(`${this.pulse.url}${path}`, { method, agent: this.agent, headers: this.headers(token) }, (res) => {
-        const clientPort = res.socket.localPort ?? 0;
-        res.resume();
-        res.on('end', () => resolve(clientPort));
-      });
-      req.on('error', reject);
-      req.end(body === undefined ? undefined : JSON.stringify(body));
-    });
-  }
-
-  private headers(token?: string): Record<string, string> {
-    return { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) };
-  }
-
-  send(method: string, path: string, body?: unknown, token?: string): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(`${this.pulse.url}${path}`, { method, agent: this.agent, headers: this.headers(token) }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown> }));
-      });
-      req.on('error', reject);
-      req.end(body === undefined ? undefined : JSON.stringify(body));
-    });
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
-}
+import { PinnedConnection, pinOneConnectionPerWorker } from '../support/pinned-connection.js';
+import { pulsePerTest } from '../support/pulse-process.js';
 
 describe('entry list cache (count and first page) across the workers of the real cluster', function () {
   this.timeout(60_000);
@@ -72,14 +17,7 @@ describe('entry list cache (count and first page) across the workers of the real
   it('a read on one worker sees a write made on the other, even with the count and first page cached', async () => {
     const pulse = await pulses.start({ workers: 2, env: { RATE_LIMIT_MAX: '1000000' } });
     const workerPids = await pulse.workerPids();
-    const byWorker = new Map<number, PinnedConnection>();
-    for (let attempt = 0; attempt < 20 && byWorker.size < 2; attempt += 1) {
-      const connection = await PinnedConnection.open(pulse, workerPids);
-      connections.push(connection);
-      if (connection.workerPid !== undefined && !byWorker.has(connection.workerPid)) byWorker.set(connection.workerPid, connection);
-    }
-    expect(byWorker.size, 'a connection on each worker').to.equal(2);
-    const [first, second] = [...byWorker.values()] as [PinnedConnection, PinnedConnection];
+    const [first, second] = (await pinOneConnectionPerWorker(pulse, workerPids, connections)) as [PinnedConnection, PinnedConnection];
 
     for (const [reader, writer, name] of [[first, second, 'ann'], [second, first, 'bob']] as const) {
       const credentials = { email: `${name}-${Date.now()}@example.com`, password: 'secret-password' };

@@ -47,6 +47,27 @@ describe('bad configuration stops startup with one clear line and exit code 78',
     expect(result.stderr.trim()).to.equal('pulse: invalid configuration: JWT_SECRET is required when NODE_ENV=production');
   });
 
+  describe('NODE_ENV=production wants the shared store named: a Redis URL, or REDIS_URL=none for the single-host one', function () {
+    this.timeout(30_000);
+    const pulses = pulsePerTest();
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'a-production-secret-of-32-characters-or-more' };
+
+    it('refuses to start without REDIS_URL, in one line naming it', () => {
+      const result = startWith({ ...production, DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/pulse' });
+      expect(result.status).to.equal(78);
+      expect(result.stderr).to.equal(
+        'pulse: invalid configuration: REDIS_URL is required when NODE_ENV=production: a redis:// URL, or none for the single-host store (rate limits per host, no entry cache)\n',
+      );
+      expect(result.stdout).to.equal('');
+    });
+
+    it('starts with REDIS_URL=none: healthy, redis "not configured"', async () => {
+      const pulse = await pulses.start({ workers: 1, env: { ...production, REDIS_URL: 'none' } });
+      const health = (await (await fetch(`${pulse.adminUrl}/health`)).json()) as { status: string; redis: string };
+      expect(health).to.include({ status: 'healthy', redis: 'not configured' });
+    });
+  });
+
   describe('NODE_ENV=production refuses a weak JWT_SECRET (one line naming it, never the value)', () => {
     const weak: Array<[string, string, string]> = [
       ['the published development secret', 'pulse-development-secret-change-me', 'is the published development secret'],

@@ -1,35 +1,8 @@
-import http from 'node:http';
 import { expect } from 'chai';
 import { RATE_LIMIT_MESSAGE } from '../../src/app/rate-limit.js';
+import { requestOnNewConnection, type Answer } from '../support/new-connection.js';
 import { parseExposition, sampleValue } from '../support/prometheus-text.js';
-import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
-import { serverSocketOwner } from '../support/socket-owner.js';
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  /** The worker that held the connection. */
-  workerPid: number | undefined;
-}
-
-/** One GET on a connection of its own; which worker took it is read while it is still open. */
-function getOnNewConnection(pulse: PulseProcess, path: string, workerPids: number[]): Promise<Answer> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  return new Promise<Answer>((resolve, reject) => {
-    const req = http.get(`${pulse.url}${path}`, { agent }, (res) => {
-      const clientPort = res.socket.localPort!;
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => {
-        const workerPid = serverSocketOwner(pulse.port, clientPort, workerPids);
-        resolve({ status: res.statusCode!, headers: res.headers, body, workerPid });
-      });
-    });
-    req.on('error', reject);
-  }).finally(() => agent.destroy());
-}
+import { pulsePerTest } from '../support/pulse-process.js';
 
 describe('rate limit shared by the workers of the real cluster', function () {
   this.timeout(60_000);
@@ -41,7 +14,7 @@ describe('rate limit shared by the workers of the real cluster', function () {
     expect(workerPids).to.have.length(2);
 
     const answers: Answer[] = [];
-    for (let i = 0; i < 12; i += 1) answers.push(await getOnNewConnection(pulse, '/ping', workerPids));
+    for (let i = 0; i < 12; i += 1) answers.push(await requestOnNewConnection(pulse, '/ping', workerPids));
 
     // Both workers answered: if each counted on its own, more than 5 would have passed.
     expect(answers.every((a) => a.workerPid !== undefined), 'every connection owned by a worker').to.equal(true);
@@ -57,7 +30,7 @@ describe('rate limit shared by the workers of the real cluster', function () {
 
     // /health on the API port is never limited, on either worker.
     for (let i = 0; i < 4; i += 1) {
-      const health = await getOnNewConnection(pulse, '/health', workerPids);
+      const health = await requestOnNewConnection(pulse, '/health', workerPids);
       expect(health.status).to.equal(200);
       expect(health.headers['x-ratelimit-limit']).to.equal(undefined);
     }

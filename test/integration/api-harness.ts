@@ -64,7 +64,7 @@ export async function startApi(options: HarnessOptions): Promise<ApiHarness> {
   });
   const log = createLogger('test', 'silent');
   const db = createDatabase(options.appDatabaseUrl?.(databaseUrl) ?? databaseUrl, 5);
-  const redis = createRedis(config.redisUrl, log);
+  const redis = createRedis(config.redisUrl ?? TEST_REDIS_URL, log);
   if (!options.redisDown) await redis.connect();
   const metrics = createAppMetrics({ db, redis });
   const app = createApp({ config, db, redis, log, metrics, health: async () => undefined });

@@ -5,14 +5,14 @@ import { pino } from 'pino';
 import { createApp } from '../../src/app/app.js';
 import type { AppDeps } from '../../src/app/context.js';
 import { createAppMetrics } from '../../src/app/metrics.js';
-import { closeRedis, createRedis } from '../../src/cache/redis.js';
+import { closeRedis, createRedis, type RedisClient } from '../../src/cache/redis.js';
 import { createDatabase } from '../../src/db/database.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { POSTGRES_ADMIN_URL, TEST_REDIS_URL, uniqueRedisPrefix } from '../support/databases.js';
 
 export interface LimitedApp {
   url: string;
-  deps: AppDeps;
+  deps: AppDeps & { redis: RedisClient };
   /** Log lines the app wrote, parsed. */
   logs: Array<{ level: number; msg: string; [key: string]: unknown }>;
   get(path: string, headers?: Record<string, string>): Promise<Response>;
@@ -30,19 +30,20 @@ export async function startLimitedApp(
   env: Record<string, string>,
   options: { redisUrl?: string; build?: (deps: AppDeps) => Koa } = {},
 ): Promise<LimitedApp> {
+  const redisUrl = options.redisUrl ?? TEST_REDIS_URL;
   const config = loadConfig({
     DATABASE_URL: POSTGRES_ADMIN_URL,
-    REDIS_URL: options.redisUrl ?? TEST_REDIS_URL,
+    REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: uniqueRedisPrefix('ratelimit'),
     ...env,
   });
   const logs: LimitedApp['logs'] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const db = createDatabase(config.databaseUrl, 1);
-  const redis = createRedis(config.redisUrl, log);
+  const redis = createRedis(redisUrl, log);
   await redis.connect();
   const metrics = createAppMetrics({ db, redis });
-  const deps: AppDeps = { config, db, redis, log, metrics, health: async () => undefined };
+  const deps: LimitedApp['deps'] = { config, db, redis, log, metrics, health: async () => undefined };
   const app = (options.build ?? createApp)(deps);
   const server = http.createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -19,18 +19,36 @@ export function serverSocketOwner(serverPort: number, clientPort: number, pids: 
   });
 }
 
+/** The remote ports of the TCP connections `pid` holds (Linux /proc): whom the process talks to. */
+export function tcpRemotePorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    const match = /^socket:\[(\d+)\]$/.exec(safeReadlink(`/proc/${pid}/fd/${fd}`) ?? '');
+    if (match) inodes.add(match[1]!);
+  }
+  return tcpSockets()
+    .filter((socket) => inodes.has(socket.inode))
+    .map((socket) => parseInt(socket.remote.split(':').pop()!, 16));
+}
+
 function serverSocketInode(serverPort: number, clientPort: number): string | undefined {
   const local = `:${hexPort(serverPort)}`;
   const remote = `:${hexPort(clientPort)}`;
+  return tcpSockets().find((socket) => socket.local.endsWith(local) && socket.remote.endsWith(remote))?.inode;
+}
+
+/** Every socket of the kernel's TCP tables, addresses as /proc writes them (hex `address:port`). */
+function tcpSockets(): { local: string; remote: string; inode: string }[] {
+  const sockets = [];
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     const rows = fs.readFileSync(table, 'utf8').split('\n').slice(1);
     for (const row of rows) {
       // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
       const fields = row.trim().split(/\s+/);
-      if (fields[1]?.endsWith(local) && fields[2]?.endsWith(remote)) return fields[9];
+      if (fields.length > 9) sockets.push({ local: fields[1]!, remote: fields[2]!, inode: fields[9]! });
     }
   }
-  return undefined;
+  return sockets;
 }
 
 function safeReadlink(file: string): string | undefined {

@@ -13,7 +13,6 @@ describe('loadConfig', () => {
       adminHost: '127.0.0.1',
       shutdownTimeoutMs: 5000,
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/pulse',
-      redisUrl: 'redis://127.0.0.1:6379',
       rateLimitMax: 100,
       rateLimitWindowMs: 60_000,
       workerHeartbeatTimeoutMs: 10_000,
@@ -46,6 +45,39 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATABASE_MIGRATION_URL: 'mysql://db/pulse' })).to.throw(ConfigError, /^invalid configuration: DATABASE_MIGRATION_URL must be a URL/);
   });
 
+  describe('REDIS_URL', () => {
+    const STRONG_SECRET = crypto.randomBytes(48).toString('base64');
+
+    it('unset, empty or none: no Redis (the primary counts the rate limits); otherwise a redis:// or rediss:// URL', () => {
+      for (const env of [{}, { REDIS_URL: '' }, { REDIS_URL: 'none' }]) expect(loadConfig(env).redisUrl, JSON.stringify(env)).to.equal(undefined);
+      expect(loadConfig({ REDIS_URL: 'redis://cache:6379/2' }).redisUrl).to.equal('redis://cache:6379/2');
+      expect(loadConfig({ REDIS_URL: 'rediss://:pw@cache:6380' }).redisUrl).to.equal('rediss://:pw@cache:6380');
+      for (const bad of ['None', 'http://cache:6379', 'cache:6379']) {
+        expect(() => loadConfig({ REDIS_URL: bad }), bad).to.throw(
+          ConfigError,
+          /^invalid configuration: REDIS_URL must be a URL starting with redis:\/\/ or rediss:\/\/, or none \(no Redis: the single-host store\)$/,
+        );
+      }
+    });
+
+    it('in production, is required (one line naming it), unless none says the single-host store is intended', () => {
+      let error: unknown;
+      try {
+        loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).to.be.instanceOf(ConfigError);
+      expect((error as ConfigError).variable).to.equal('REDIS_URL');
+      expect((error as Error).message).to.equal(
+        'invalid configuration: REDIS_URL is required when NODE_ENV=production: a redis:// URL, or none for the single-host store (rate limits per host, no entry cache)',
+      );
+      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, REDIS_URL: '' })).to.throw(ConfigError, /^invalid configuration: REDIS_URL is required/);
+      expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, REDIS_URL: 'none' }).redisUrl).to.equal(undefined);
+      expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, REDIS_URL: 'redis://cache:6379' }).redisUrl).to.equal('redis://cache:6379');
+    });
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', WORKERS: '' }).port).to.equal(8080);
   });
@@ -75,7 +107,7 @@ describe('loadConfig', () => {
 
   describe('JWT_SECRET', () => {
     const DEVELOPMENT_SECRET = 'pulse-development-secret-change-me';
-    const production = (secret: string) => () => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret });
+    const production = (secret: string) => () => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, REDIS_URL: 'none' });
 
     it('in production, refuses the published development secret, whitespace, short and low-variety secrets, naming the variable, never the value', () => {
       const refused: Array<[string, RegExp]> = [

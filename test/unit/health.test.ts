@@ -76,6 +76,25 @@ describe('computeHealth (unit)', () => {
     expect(health([]).body).to.include({ database: 'unknown', redis: 'unknown' });
   });
 
+  it('says redis `not configured` without REDIS_URL: healthy, not an outage; a worker that uses Redis still counts', () => {
+    const noRedis = report({ redis: 'not configured' });
+    const answer = health([worker(1, { lastReport: noRedis }), worker(2, { lastReport: noRedis })]);
+    expect(answer.httpStatus).to.equal(200);
+    expect(answer.body).to.include({ status: 'healthy', database: 'connected', redis: 'not configured' });
+    expect(answer.body.details.map((d) => d.redis)).to.deep.equal(['not configured', 'not configured']);
+    // The database still counts.
+    const databaseDown = health([worker(1, { lastReport: { ...noRedis, database: 'disconnected' } }), worker(2, { lastReport: noRedis })]);
+    expect(databaseDown.httpStatus).to.equal(503);
+    expect(databaseDown.body).to.include({ database: 'disconnected', redis: 'not configured' });
+    // A reload that sets REDIS_URL: the workers that use Redis decide, the others do not hurt.
+    expect(health([worker(1, { lastReport: noRedis }), worker(2)]).body).to.include({ status: 'healthy', redis: 'connected' });
+    const mixedDown = health([worker(1, { lastReport: noRedis }), worker(2, { lastReport: report({ redis: 'disconnected' }) })]);
+    expect(mixedDown.httpStatus).to.equal(503);
+    expect(mixedDown.body.redis).to.equal('disconnected');
+    // No serving worker: unknown, as for any dependency.
+    expect(health([worker(1, { state: 'booting', lastReport: noRedis })]).body.redis).to.equal('unknown');
+  });
+
   it('reports the database disconnected while the migrations could not run yet', () => {
     const answer = health([worker(1), worker(2)], 2, false, false);
     expect(answer.httpStatus).to.equal(503);
