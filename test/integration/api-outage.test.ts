@@ -1,37 +1,26 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
-import { signUp, startApi, TcpProxy, TEST_JWT_SECRET, type ApiHarness } from './api-harness.js';
+import { forEachDatabase } from '../support/database-backends.js';
+import { signUp, startApi, startApiWithCuttableDatabase, TEST_JWT_SECRET, type ApiHarness } from './api-harness.js';
 
 const UNAVAILABLE = { success: false, message: 'Service temporarily unavailable' };
 
-describe('journal API: dependency outages', function () {
-  describe('database cut (TCP proxy closed)', () => {
+forEachDatabase('journal API: dependency outages', (database) => {
+  describe('database cut (Postgres: TCP proxy closed; SQLite: the file cannot be opened)', () => {
     let api: ApiHarness;
-    let proxy: TcpProxy;
     let token: string;
     let userId: number;
     let entryId: number;
 
     before(async () => {
-      proxy = new TcpProxy(5432);
-      const port = await proxy.start();
-      api = await startApi({
-        label: 'api_db_cut',
-        appDatabaseUrl: (direct) => {
-          const url = new URL(direct);
-          url.port = String(port);
-          return url.toString();
-        },
-      });
+      const cuttable = await startApiWithCuttableDatabase({ label: 'api_db_cut', database });
+      api = cuttable.api;
       ({ token, userId } = await signUp(api, 'outage@example.com'));
       entryId = (await api.request('POST', '/entries', { token, body: { text: 't', mood: 5, category: 'c' } })).json.id;
       expect((await api.request('GET', '/entries', { token })).status).to.equal(200);
-      await proxy.cut();
+      await cuttable.cut();
     });
-    after(async () => {
-      await proxy?.cut().catch(() => undefined);
-      await api?.close();
-    });
+    after(async () => api?.close());
 
     it('answers 503 "Service temporarily unavailable" instead of an empty list', async () => {
       for (const query of ['', '?cursor=', '?category=c']) {
@@ -77,7 +66,7 @@ describe('journal API: dependency outages', function () {
   describe('Redis unreachable', () => {
     let api: ApiHarness;
     before(async () => {
-      api = await startApi({ label: 'api_redis_down', redisDown: true });
+      api = await startApi({ label: 'api_redis_down', redisDown: true, database });
     });
     after(async () => api?.close());
 
