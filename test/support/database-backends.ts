@@ -1,5 +1,12 @@
 import type { DatabaseClient } from '../../src/db/database-url.js';
-import { uniqueDatabaseUrl, uniqueSqliteUrl } from './databases.js';
+import { uniqueDatabaseUrl, uniqueSqliteDirectory, uniqueSqliteUrl } from './databases.js';
+
+/** How a test starts the real service on a database: its environment, and where it runs. */
+export interface PulseDatabaseSetup {
+  env: Record<string, string>;
+  /** The working directory (default: the repository). */
+  cwd?: string;
+}
 
 /** A database Pulse runs on, as the tests create one of it. */
 export interface DatabaseBackend {
@@ -8,11 +15,28 @@ export interface DatabaseBackend {
   readonly client: DatabaseClient;
   /** A DATABASE_URL of a fresh database of this kind, removed by the root after hook. */
   uniqueUrl(label: string): string;
+  /** A fresh database for a started Pulse (test/support/pulse-process.ts). */
+  forPulse(): PulseDatabaseSetup;
 }
 
-export const POSTGRES: DatabaseBackend = { name: 'PostgreSQL', client: 'postgres', uniqueUrl: uniqueDatabaseUrl };
-/** The embedded database, in a file in a temporary directory of its own. */
-export const SQLITE: DatabaseBackend = { name: 'SQLite', client: 'sqlite', uniqueUrl: uniqueSqliteUrl };
+export const POSTGRES: DatabaseBackend = {
+  name: 'PostgreSQL',
+  client: 'postgres',
+  uniqueUrl: uniqueDatabaseUrl,
+  forPulse: () => ({ env: { DATABASE_URL: uniqueDatabaseUrl() } }),
+};
+
+/**
+ * The embedded database. A started Pulse gets the default: DATABASE_URL unset, in a
+ * temporary working directory, so the file is <that directory>/var/pulse.sqlite (never
+ * the repository's ./var).
+ */
+export const SQLITE: DatabaseBackend = {
+  name: 'SQLite',
+  client: 'sqlite',
+  uniqueUrl: uniqueSqliteUrl,
+  forPulse: () => ({ env: {}, cwd: uniqueSqliteDirectory('pulse') }),
+};
 
 export const DATABASE_BACKENDS: readonly DatabaseBackend[] = [POSTGRES, SQLITE];
 
