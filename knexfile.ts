@@ -109,7 +109,7 @@ const SQLITE_TOOL_BUSY_TIMEOUT_MS = 5000;
 /**
  * Set on every SQLite connection. WAL: readers never wait for the writer, and every worker
  * shares the one file (one writer at a time, waiting up to the busy timeout for the lock).
- * Foreign keys are off in SQLite unless asked for. synchronous stays FULL (the default):
+ * Foreign keys are enforced (SQLite itself leaves them off). synchronous stays FULL (the default):
  * an entry answered 201 survives a power cut.
  */
 function sqlitePragmas(busyTimeoutMs: number): string[] {
