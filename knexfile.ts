@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Knex } from 'knex';
+import { DEFAULT_SQLITE_FILE, parseDatabaseUrl } from './src/db/database-url.js';
+import { sqliteTimestampsAsDates } from './src/db/dialect.js';
+import { ExistingSqliteFileClient } from './src/db/sqlite-client.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -100,11 +103,22 @@ export interface KnexOptions {
   afterCreate?: (connection: unknown, done: (error: Error | null, connection: unknown) => void) => void;
 }
 
-export function knexConfig(databaseUrl: string, options: KnexOptions = {}): Knex.Config {
-  const { poolMax = 10, logSink, deadlines, afterCreate } = options;
-  const acquireTimeoutMillis = deadlines?.databaseAcquireTimeoutMs ?? 5000;
+/** Without deadlines (migrations, tools) an SQLite statement waits this long for a lock. */
+const SQLITE_TOOL_BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Set on every SQLite connection. WAL: readers never wait for the writer, and every worker
+ * shares the one file (one writer at a time, waiting up to the busy timeout for the lock).
+ * Foreign keys are enforced (SQLite itself leaves them off). synchronous stays FULL (the default):
+ * an entry answered 201 survives a power cut.
+ */
+function sqlitePragmas(busyTimeoutMs: number): string[] {
+  return [`busy_timeout = ${busyTimeoutMs}`, 'journal_mode = WAL', 'foreign_keys = ON'];
+}
+
+function sharedSettings(options: KnexOptions) {
+  const { logSink } = options;
   return {
-    client: 'pg',
     ...(logSink && {
       log: {
         warn: (message: unknown) => logSink.warn(message),
@@ -115,17 +129,6 @@ export function knexConfig(databaseUrl: string, options: KnexOptions = {}): Knex
     }),
     // A failed statement's error names its SQL but not its bindings (password hashes, entry text).
     compileSqlOnError: false,
-    connection: connectionSettings(databaseUrl, deadlines),
-    pool: {
-      min: 0,
-      max: poolMax,
-      acquireTimeoutMillis,
-      idleTimeoutMillis: 30_000,
-      // A connection that cannot be created fails the request waiting for it at once.
-      propagateCreateError: true,
-      ...(afterCreate && { afterCreate }),
-    },
-    acquireConnectionTimeout: acquireTimeoutMillis,
     migrations: {
       directory: MIGRATIONS_DIRECTORY,
       loadExtensions: ['.js'],
@@ -134,4 +137,62 @@ export function knexConfig(databaseUrl: string, options: KnexOptions = {}): Knex
   };
 }
 
-export default knexConfig(process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/pulse');
+function poolSettings(max: number, acquireTimeoutMillis: number, afterCreate: KnexOptions['afterCreate']) {
+  return {
+    min: 0,
+    max,
+    acquireTimeoutMillis,
+    idleTimeoutMillis: 30_000,
+    // A connection that cannot be created fails the request waiting for it at once.
+    propagateCreateError: true,
+    ...(afterCreate && { afterCreate }),
+  };
+}
+
+/**
+ * The embedded database. better-sqlite3 is synchronous, so a pool gets one connection
+ * whatever poolMax says: a second connection of the same process waiting for the write
+ * lock that the first holds across an await would sleep the whole thread in SQLite's busy
+ * handler, and the first could never commit. DATABASE_STATEMENT_TIMEOUT_MS is the busy
+ * timeout: how long a statement waits for another process's write lock.
+ */
+function sqliteConfig(file: string, options: KnexOptions): Knex.Config {
+  const acquireTimeoutMillis = options.deadlines?.databaseAcquireTimeoutMs ?? 5000;
+  const pragmas = sqlitePragmas(options.deadlines?.databaseStatementTimeoutMs ?? SQLITE_TOOL_BUSY_TIMEOUT_MS);
+  const afterCreate: NonNullable<KnexOptions['afterCreate']> = (connection, done) => {
+    try {
+      for (const pragma of pragmas) (connection as { pragma(source: string): unknown }).pragma(pragma);
+    } catch (error) {
+      done(error as Error, connection);
+      return;
+    }
+    if (options.afterCreate) options.afterCreate(connection, done);
+    else done(null, connection);
+  };
+  return {
+    client: ExistingSqliteFileClient,
+    ...sharedSettings(options),
+    connection: { filename: file },
+    useNullAsDefault: true,
+    postProcessResponse: sqliteTimestampsAsDates,
+    pool: poolSettings(1, acquireTimeoutMillis, afterCreate),
+    acquireConnectionTimeout: acquireTimeoutMillis,
+  };
+}
+
+export function knexConfig(databaseUrl: string, options: KnexOptions = {}): Knex.Config {
+  const target = parseDatabaseUrl(databaseUrl);
+  if (target.client === 'sqlite') return sqliteConfig(target.file, options);
+  const { poolMax = 10, deadlines, afterCreate } = options;
+  const acquireTimeoutMillis = deadlines?.databaseAcquireTimeoutMs ?? 5000;
+  return {
+    client: 'pg',
+    ...sharedSettings(options),
+    connection: connectionSettings(databaseUrl, deadlines),
+    pool: poolSettings(poolMax, acquireTimeoutMillis, afterCreate),
+    acquireConnectionTimeout: acquireTimeoutMillis,
+  };
+}
+
+/** For the knex CLI (called when it loads the file: a bad DATABASE_URL must not break an import). */
+export default () => knexConfig(process.env.DATABASE_URL || `sqlite:${DEFAULT_SQLITE_FILE}`);

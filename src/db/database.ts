@@ -4,6 +4,8 @@ import { knexConfig, type DatabaseDeadlines, type DatabaseSettings, type KnexLog
 import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/logger.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
+import { databaseClientOf } from './database-url.js';
+import { dialectOf } from './dialect.js';
 import { checkServerTimeoutsOnce } from './pooler-timeouts.js';
 
 // BIGINT ids and counts fit comfortably in a double for this service; return numbers, not strings.
@@ -69,11 +71,14 @@ function knexLogSink(log: Logger): KnexLogSink {
 /**
  * A knex pool. With `settings` every statement is bounded (server and client side; behind
  * a transaction pooler the server side is the pooler's or the role's, checked once); in
- * any case a statement that missed its client deadline costs its connection.
+ * any case a statement that missed its client deadline costs its connection. An SQLite
+ * pool (one connection, knexfile.ts) has none of this: its statements run in-process and
+ * cannot hang on a network; a lock held elsewhere is bounded by the busy timeout.
  */
 export function createDatabase(databaseUrl: string, poolMax: number, log?: Logger, settings?: DatabaseSettings): Database {
-  const reaper = new DeadConnectionReaper();
   const logSink = log && knexLogSink(log);
+  if (databaseClientOf(databaseUrl) === 'sqlite') return knexFactory(knexConfig(databaseUrl, { poolMax, logSink, deadlines: settings }));
+  const reaper = new DeadConnectionReaper();
   const checkPooler = log && settings?.databasePooler === 'pgbouncer' ? () => checkServerTimeoutsOnce(db, settings, log) : undefined;
   const afterCreate: typeof reaper.afterCreate = (connection, done) => {
     reaper.afterCreate(connection, done);
@@ -87,12 +92,12 @@ export function createDatabase(databaseUrl: string, poolMax: number, log?: Logge
 }
 
 /**
- * `select 1` bounded by a timeout: the truth about the database right now. A ping whose
- * answer is late costs its connection, so the next ping gets a new one.
+ * A trivial statement bounded by a timeout: the truth about the database right now. A ping
+ * whose answer is late costs its connection, so the next ping gets a new one.
  */
 export async function pingDatabase(db: Database, timeoutMs: number): Promise<boolean> {
   try {
-    await withDeadline(db.raw('select 1').options({ query_timeout: timeoutMs }), timeoutMs, 'database ping');
+    await withDeadline(db.raw(dialectOf(db).ping).options({ query_timeout: timeoutMs }), timeoutMs, 'database ping');
     return true;
   } catch {
     return false;

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Database } from './database.js';
-import { hasSqlState, SqlState } from './pg-errors.js';
+import { violates } from './constraint-errors.js';
 
 export interface EntryRow {
   id: number;
@@ -55,7 +55,7 @@ export class EntriesRepository {
         .returning<{ id: number }[]>('id');
       return row!.id;
     } catch (error) {
-      if (hasSqlState(error, SqlState.foreignKeyViolation)) throw new UnknownOwnerError();
+      if (violates(error, 'foreignKey')) throw new UnknownOwnerError();
       throw error;
     }
   }

@@ -1,8 +1,8 @@
 import type { Database } from './database.js';
+import { dialectOf } from './dialect.js';
 
 /** How long a key's answer is replayed. */
 export const IDEMPOTENCY_RETENTION_HOURS = 24;
-const RETENTION = `interval '${IDEMPOTENCY_RETENTION_HOURS} hours'`;
 
 /** An HTTP answer as it was sent: status and body. */
 export interface StoredAnswer {
@@ -28,7 +28,7 @@ export class IdempotencyRepository {
   async find(userId: number, key: string): Promise<IdempotencyRecord | undefined> {
     const row = await this.db('idempotency_keys')
       .where({ user_id: userId, key })
-      .whereRaw(`created_at > now() - ${RETENTION}`)
+      .whereRaw(`created_at > ${dialectOf(this.db).hoursAgo(IDEMPOTENCY_RETENTION_HOURS)}`)
       .first<{ request_hash: string; response_status: number; response_body: string } | undefined>('request_hash', 'response_status', 'response_body');
     return row && { requestHash: row.request_hash, answer: { status: row.response_status, body: row.response_body } };
   }
@@ -37,7 +37,8 @@ export class IdempotencyRepository {
    * Runs `work` and records its answer under the key, in one transaction: both commit or
    * neither does. If a concurrent request holds the key, this waits for its transaction;
    * when that one committed, `work` is rolled back and the result is undefined (read the
-   * winner's record).
+   * winner's record). On SQLite the wait is for the write lock (one writer at a time), so
+   * a concurrent duplicate finds the winner's committed record at its INSERT.
    */
   async recordWith(
     userId: number,
@@ -48,17 +49,18 @@ export class IdempotencyRepository {
     try {
       return await this.db.transaction(async (trx) => {
         const answer = await work(trx);
+        const sql = dialectOf(trx);
         const claimed = await trx.raw(
           `INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
            VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (user_id, key) DO UPDATE
              SET request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
-                 response_body = EXCLUDED.response_body, created_at = now()
-             WHERE idempotency_keys.created_at <= now() - ${RETENTION}
+                 response_body = EXCLUDED.response_body, created_at = ${sql.now}
+             WHERE idempotency_keys.created_at <= ${sql.hoursAgo(IDEMPOTENCY_RETENTION_HOURS)}
            RETURNING 1`,
           [userId, key, requestHash, answer.status, answer.body],
         );
-        if (claimed.rowCount !== 1) throw new KeyTaken();
+        if (sql.rowCount(claimed) !== 1) throw new KeyTaken();
         return answer;
       });
     } catch (error) {
@@ -69,11 +71,12 @@ export class IdempotencyRepository {
 
   /** Deletes up to `limit` expired records, oldest first; returns how many. */
   async purgeExpired(limit: number): Promise<number> {
-    const result = await this.db.raw(
+    const sql = dialectOf(this.db);
+    const result: unknown = await this.db.raw(
       `DELETE FROM idempotency_keys WHERE (user_id, key) IN (
-         SELECT user_id, key FROM idempotency_keys WHERE created_at <= now() - ${RETENTION} ORDER BY created_at LIMIT ?)`,
+         SELECT user_id, key FROM idempotency_keys WHERE created_at <= ${sql.hoursAgo(IDEMPOTENCY_RETENTION_HOURS)} ORDER BY created_at LIMIT ?)`,
       [limit],
     );
-    return result.rowCount ?? 0;
+    return sql.rowCount(result);
   }
 }

@@ -1,5 +1,8 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { createDatabase } from './database.js';
+import { parseDatabaseUrl } from './database-url.js';
 
 export interface MigrationResult {
   createdDatabase: boolean;
@@ -56,6 +59,33 @@ export async function ensureDatabaseExists(databaseUrl: string): Promise<boolean
   }
 }
 
+/**
+ * The embedded database's file, created empty (an empty file is an empty SQLite database)
+ * with its directory when missing. Exactly one of several primaries starting together
+ * creates it. The directory must be writable: WAL keeps two files beside the database. A
+ * place Pulse cannot write to is a setup error, named with its path, not an outage.
+ */
+export function ensureSqliteFileExists(file: string): boolean {
+  const directory = path.dirname(file);
+  try {
+    fs.mkdirSync(directory, { recursive: true });
+    fs.accessSync(directory, fs.constants.W_OK);
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    throw Object.assign(
+      new Error(`cannot create the SQLite database ${file}: ${message} (its directory must be writable by Pulse; under systemd: StateDirectory=pulse, see docs/OPERATIONS.md)`),
+      { code },
+    );
+  }
+  try {
+    fs.closeSync(fs.openSync(file, 'wx', 0o600));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
 /** How long a primary waits for another one (another host of the fleet) to finish migrating. */
 const CONCURRENT_MIGRATION_WAIT_MS = 60_000;
 const CONCURRENT_MIGRATION_RETRY_MS = 500;
@@ -67,7 +97,9 @@ const CONCURRENT_MIGRATION_RETRY_MS = 500;
  */
 function isConcurrentMigration(error: unknown): boolean {
   const { code, message } = error as { code?: string; message?: string };
-  return code === '42P07' || code === '23505' || /already locked/i.test(message ?? '');
+  if (code === '42P07' || code === '23505' || /already locked/i.test(message ?? '')) return true;
+  // SQLite: the other process holds the write lock past the busy timeout, or created knex's tables first.
+  return code === 'SQLITE_BUSY' || (code === 'SQLITE_ERROR' && /already exists/i.test(message ?? ''));
 }
 
 /**
@@ -75,7 +107,8 @@ function isConcurrentMigration(error: unknown): boolean {
  * after a deploy reads the new release's), by default those beside this code.
  */
 export async function runMigrations(databaseUrl: string, directory?: string): Promise<MigrationResult> {
-  const createdDatabase = await ensureDatabaseExists(databaseUrl);
+  const target = parseDatabaseUrl(databaseUrl);
+  const createdDatabase = target.client === 'sqlite' ? ensureSqliteFileExists(target.file) : await ensureDatabaseExists(databaseUrl);
   const db = createDatabase(databaseUrl, 1);
   const giveUpAt = Date.now() + CONCURRENT_MIGRATION_WAIT_MS;
   try {

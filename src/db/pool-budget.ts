@@ -2,6 +2,9 @@
 const MIN_CONNECTIONS_PER_WORKER = 2;
 
 /**
+ * PostgreSQL only: an SQLite pool always has one connection (knexfile.ts), whatever size
+ * the worker is given.
+ *
  * How many Postgres connections one worker may open out of the host's budget
  * (DATABASE_POOL_MAX): the budget is shared by the wanted workers plus the one extra
  * worker a rolling restart runs for a moment (a replacement before its old worker leaves),

@@ -1,5 +1,5 @@
 import type { Database } from './database.js';
-import { hasSqlState, SqlState } from './pg-errors.js';
+import { violates } from './constraint-errors.js';
 
 export interface UserCredentials {
   id: number;
@@ -25,7 +25,7 @@ export class UsersRepository {
       const [row] = await this.db('users').insert({ email, password_hash: passwordHash }).returning<{ id: number }[]>('id');
       return row!.id;
     } catch (error) {
-      if (hasSqlState(error, SqlState.uniqueViolation)) throw new EmailTakenError();
+      if (violates(error, 'unique')) throw new EmailTakenError();
       throw error;
     }
   }

@@ -2,6 +2,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Config } from '../shared/config.js';
 import { usesDevelopmentJwtSecret } from '../shared/config.js';
+import { parseDatabaseUrl } from '../db/database-url.js';
 import { hostConnections, workerRequestPoolSize } from '../db/pool-budget.js';
 import { readBuildInfo } from '../shared/build-info.js';
 import type { HealthAnswer } from '../shared/health-types.js';
@@ -117,23 +118,34 @@ export class Primary {
   async run(): Promise<void> {
     this.signals.install(() => this.wake());
     const { config, log } = this;
+    const database = parseDatabaseUrl(config.databaseUrl);
     log.info(
       {
         workers: config.workers,
         port: config.port,
         adminPort: config.adminPort,
-        database: redactUrl(config.databaseUrl),
+        database: database.client === 'sqlite' ? config.databaseUrl : redactUrl(config.databaseUrl),
         redis: config.redisUrl === undefined ? 'none' : redactUrl(config.redisUrl),
         shutdownTimeoutMs: config.shutdownTimeoutMs,
         build: readBuildInfo(),
-        databaseConnections: {
-          hostBudget: config.databasePoolMax,
-          perWorker: workerRequestPoolSize(config.databasePoolMax, config.workers) + 1,
-          atMost: hostConnections(config.databasePoolMax, config.workers),
-        },
+        // SQLite: one connection per pool (knexfile.ts), no budget to split.
+        ...(database.client === 'postgres' && {
+          databaseConnections: {
+            hostBudget: config.databasePoolMax,
+            perWorker: workerRequestPoolSize(config.databasePoolMax, config.workers) + 1,
+            atMost: hostConnections(config.databasePoolMax, config.workers),
+          },
+        }),
       },
       'starting primary',
     );
+    if (database.client === 'sqlite') {
+      const why = config.databaseDefaulted ? 'DATABASE_URL is not set' : 'DATABASE_URL names it';
+      log.info(
+        { databaseFile: database.file },
+        `database: the embedded SQLite file ${database.file} (${why}); one host only: set DATABASE_URL=postgres://… to use PostgreSQL`,
+      );
+    }
     if (this.systemdSocket) {
       log.info(
         { fd: this.systemdSocket.fd, ignoredSockets: this.systemdSocket.ignored },

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { DATABASE_POOLERS, type DatabasePooler } from '../../knexfile.js';
+import { DEFAULT_SQLITE_FILE, DatabaseUrlError, databaseUrlOf, parseDatabaseUrl, type DatabaseTarget } from '../db/database-url.js';
 import { ExitCode } from './exit-codes.js';
 
 /** Exit code for bad configuration (sysexits EX_CONFIG). */
@@ -60,6 +61,16 @@ function urlWithProtocols(protocols: string[]) {
 /** REDIS_URL's explicit "no Redis": the single-host store (rate limits counted by the primary, no entry cache). */
 export const NO_REDIS = 'none';
 const redisUrl = urlWithProtocols(['redis:', 'rediss:']);
+/** A DATABASE_URL form (src/db/database-url.ts), parsed: relative SQLite paths resolve against the working directory. */
+const databaseUrl = z.string().transform((value, ctx): DatabaseTarget => {
+  try {
+    return parseDatabaseUrl(value);
+  } catch (error) {
+    if (!(error instanceof DatabaseUrlError)) throw error;
+    ctx.addIssue({ code: 'custom', message: error.message });
+    return z.NEVER;
+  }
+});
 
 const envSchema = z.object({
   NODE_ENV: z.string().default('development'),
@@ -70,8 +81,8 @@ const envSchema = z.object({
   WORKERS: positiveInt.max(256).optional(),
   SHUTDOWN_TIMEOUT_MS: positiveInt.max(600_000).default(5000),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
-  DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/pulse'),
-  DATABASE_MIGRATION_URL: urlWithProtocols(['postgres:', 'postgresql:']).optional(),
+  DATABASE_URL: databaseUrl.optional(),
+  DATABASE_MIGRATION_URL: databaseUrl.optional(),
   DATABASE_POOLER: z.enum(DATABASE_POOLERS).default('none'),
   DATABASE_POOL_MAX: positiveInt.min(2).max(10_000).default(40),
   DATABASE_CONNECT_TIMEOUT_MS: positiveInt.max(60_000).default(2000),
@@ -113,7 +124,10 @@ export interface Config {
   workers: number;
   shutdownTimeoutMs: number;
   shutdownDelayMs: number;
+  /** `postgres://…`, or `sqlite:<absolute path>` for the embedded database. */
   databaseUrl: string;
+  /** DATABASE_URL was not set: the embedded SQLite file at its default place. */
+  databaseDefaulted: boolean;
   /** Where the primary migrates (a direct connection when DATABASE_URL is a transaction pooler). */
   databaseMigrationUrl: string;
   databasePooler: DatabasePooler;
@@ -194,7 +208,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         `is required when NODE_ENV=production: a redis:// URL, or ${NO_REDIS} for the single-host store (rate limits per host, no entry cache)`,
       );
     }
+    if (!e.DATABASE_URL) {
+      throw new ConfigError(
+        'DATABASE_URL',
+        'is required when NODE_ENV=production: postgres://… for PostgreSQL, or sqlite:/var/lib/pulse/pulse.sqlite to run on the embedded single-host database on purpose',
+      );
+    }
   }
+  const database = e.DATABASE_URL ?? parseDatabaseUrl(`sqlite:${DEFAULT_SQLITE_FILE}`);
+  checkDatabaseCompanions(database, e.DATABASE_MIGRATION_URL, e.DATABASE_POOLER);
   return {
     nodeEnv: e.NODE_ENV,
     port: e.PORT,
@@ -204,8 +226,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workers: e.WORKERS ?? os.availableParallelism(),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
-    databaseUrl: e.DATABASE_URL,
-    databaseMigrationUrl: e.DATABASE_MIGRATION_URL ?? e.DATABASE_URL,
+    databaseUrl: databaseUrlOf(database),
+    databaseDefaulted: e.DATABASE_URL === undefined,
+    databaseMigrationUrl: databaseUrlOf(e.DATABASE_MIGRATION_URL ?? database),
     databasePooler: e.DATABASE_POOLER,
     databasePoolMax: e.DATABASE_POOL_MAX,
     databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
@@ -235,6 +258,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     accessLog: e.ACCESS_LOG,
     envFile: e.PULSE_ENV_FILE === undefined ? undefined : path.resolve(e.PULSE_ENV_FILE),
   };
+}
+
+/** The settings that only make sense beside some DATABASE_URLs. */
+function checkDatabaseCompanions(database: DatabaseTarget, migration: DatabaseTarget | undefined, pooler: DatabasePooler): void {
+  if (migration && migration.client !== database.client) {
+    throw new ConfigError('DATABASE_MIGRATION_URL', `must name the same kind of database as DATABASE_URL (${database.client === 'sqlite' ? 'SQLite' : 'PostgreSQL'})`);
+  }
+  if (migration?.client === 'sqlite' && database.client === 'sqlite' && migration.file !== database.file) {
+    throw new ConfigError('DATABASE_MIGRATION_URL', "must be DATABASE_URL's SQLite file (or unset): the workers would serve a database nobody migrated");
+  }
+  if (pooler !== 'none' && database.client === 'sqlite') {
+    throw new ConfigError('DATABASE_POOLER', `${pooler} applies to a PostgreSQL DATABASE_URL only (an SQLite file has no pooler)`);
+  }
 }
 
 /**

@@ -41,6 +41,15 @@ describe('bad configuration stops startup with one clear line and exit code 78',
     expect(result.stderr).to.not.include('hunter2');
   });
 
+  it('requires DATABASE_URL in production: the embedded database is an explicit choice there', () => {
+    const result = startWith({ NODE_ENV: 'production', JWT_SECRET: 'a-production-secret-of-32-characters-or-more', REDIS_URL: 'none' });
+    expect(result.status).to.equal(78);
+    expect(result.stdout).to.equal('');
+    expect(result.stderr).to.equal(
+      'pulse: invalid configuration: DATABASE_URL is required when NODE_ENV=production: postgres://… for PostgreSQL, or sqlite:/var/lib/pulse/pulse.sqlite to run on the embedded single-host database on purpose\n',
+    );
+  });
+
   it('requires JWT_SECRET in production', () => {
     const result = startWith({ NODE_ENV: 'production' });
     expect(result.status).to.equal(78);

@@ -57,7 +57,7 @@ describe('the pulse command: --version, check-config, config', function () {
   });
 
   it('`check-config` validates the PULSE_ENV_FILE on top of the environment, as systemd applies it', async () => {
-    const good = envFile('good.env', `# production\nJWT_SECRET="${SECRET}"\nWORKERS=2\nNODE_OPTIONS=--max-old-space-size=512\n`);
+    const good = envFile('good.env', `# production\nJWT_SECRET="${SECRET}"\nDATABASE_URL=sqlite:/var/lib/pulse/pulse.sqlite\nWORKERS=2\nNODE_OPTIONS=--max-old-space-size=512\n`);
     const ok = await pulse(['check-config'], { PULSE_ENV_FILE: good, WORKERS: 'many', NODE_ENV: 'production', REDIS_URL: 'none' });
     expect(ok.code, ok.stderr).to.equal(ExitCode.ok);
     expect(ok.stdout).to.include(`(from the environment and ${good}): 2 workers`);

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { AutocannonLoad, non2xx } from '../support/autocannon-load.js';
 import { CapacityWatch } from '../support/capacity-watch.js';
 import { CtlRun, runCtl, type CtlResult } from '../support/ctl.js';
+import { DATABASE_BACKENDS } from '../support/database-backends.js';
 import { TEST_REDIS_URL } from '../support/databases.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
 import { RecordedHttpLoad } from '../support/recorded-http-load.js';
@@ -67,18 +68,20 @@ describe('rolling restart (end to end)', function () {
     for (const proxy of proxies.splice(0)) await proxy.cut();
   });
 
-  it('`ctl reload` under keep-alive load: no failed request, every pid changes, capacity never below N, exit 0 with progress', async () => {
-    const pulse = await pulses.start({ workers: WORKERS, env: NO_RATE_LIMIT });
-    let reload: CtlResult | undefined;
-    await expectZeroDowntimeRollout(pulse, async () => {
-      reload = await runCtl(['reload'], pulse.env);
+  for (const database of DATABASE_BACKENDS) {
+    it(`\`ctl reload\` under keep-alive load: no failed request, every pid changes, capacity never below N, exit 0 with progress [${database.name}]`, async () => {
+      const pulse = await pulses.start({ workers: WORKERS, env: NO_RATE_LIMIT, database });
+      let reload: CtlResult | undefined;
+      await expectZeroDowntimeRollout(pulse, async () => {
+        reload = await runCtl(['reload'], pulse.env);
+      });
+      expect(reload!.code, reload!.stderr).to.equal(0);
+      expect(reload!.stdout).to.match(/replacing worker \d+ \(1\/3\): starting worker \d+/);
+      expect(reload!.stdout).to.match(/rolling restart finished: 3\/3 workers replaced in [\d.]+ s/);
+      expect(await metric(pulse, 'pulse_rolling_restarts_total', { result: 'succeeded' })).to.equal(1);
+      expect(await metric(pulse, 'pulse_worker_restarts_total', { reason: 'rolling' })).to.equal(WORKERS);
     });
-    expect(reload!.code, reload!.stderr).to.equal(0);
-    expect(reload!.stdout).to.match(/replacing worker \d+ \(1\/3\): starting worker \d+/);
-    expect(reload!.stdout).to.match(/rolling restart finished: 3\/3 workers replaced in [\d.]+ s/);
-    expect(await metric(pulse, 'pulse_rolling_restarts_total', { result: 'succeeded' })).to.equal(1);
-    expect(await metric(pulse, 'pulse_worker_restarts_total', { reason: 'rolling' })).to.equal(WORKERS);
-  });
+  }
 
   it('SIGHUP under keep-alive load: the same guarantees', async () => {
     const pulse = await pulses.start({ workers: WORKERS, env: NO_RATE_LIMIT });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { AutocannonLoad } from '../support/autocannon-load.js';
+import { forEachDatabase } from '../support/database-backends.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
 import { pulsePerTest } from '../support/pulse-process.js';
 import { sleep } from '../support/wait.js';
@@ -7,12 +8,12 @@ import { sleep } from '../support/wait.js';
 const AUTOCANNON_CONNECTIONS = 32;
 const COMPLIANT_LOOPS = 16;
 
-describe('SIGTERM under continuous keep-alive load (end to end)', function () {
+forEachDatabase('SIGTERM under continuous keep-alive load (end to end)', function (database) {
   this.timeout(40_000);
   const pulses = pulsePerTest();
 
   it('answers only normal API responses and every answered request is one the workers counted', async () => {
-    const pulse = await pulses.start({ workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '4000', RATE_LIMIT_MAX: '10000000' } });
+    const pulse = await pulses.start({ workers: 2, database, env: { SHUTDOWN_TIMEOUT_MS: '4000', RATE_LIMIT_MAX: '10000000' } });
     const autocannon = new AutocannonLoad(`${pulse.url}/ping`, AUTOCANNON_CONNECTIONS);
     const compliant = new KeepAliveLoad(pulse.port, '/ping', COMPLIANT_LOOPS);
 

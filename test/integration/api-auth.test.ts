@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { startApi, signUp, TEST_JWT_SECRET, type ApiHarness } from './api-harness.js';
+import { forEachDatabase } from '../support/database-backends.js';
 
-describe('journal API: /register and /login', function () {
+forEachDatabase('journal API: /register and /login', (database) => {
   let api: ApiHarness;
   before(async () => {
-    api = await startApi({ label: 'api_auth' });
+    api = await startApi({ label: 'api_auth', database });
   });
   after(async () => api?.close());
 

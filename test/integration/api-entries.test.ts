@@ -2,16 +2,17 @@ import http from 'node:http';
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { startApi, signUp, TEST_JWT_SECRET, type ApiHarness } from './api-harness.js';
+import { forEachDatabase } from '../support/database-backends.js';
 
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-describe('journal API: /entries', function () {
+forEachDatabase('journal API: /entries', (database) => {
   let api: ApiHarness;
   let alice: { token: string; userId: number };
   let bob: { token: string; userId: number };
 
   before(async () => {
-    api = await startApi({ label: 'api_entries' });
+    api = await startApi({ label: 'api_entries', database });
     [alice, bob] = await Promise.all([signUp(api), signUp(api)]);
   });
   after(async () => api?.close());

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
@@ -6,10 +7,12 @@ import { createApp } from '../../src/app/app.js';
 import { createAppMetrics, type AppMetrics } from '../../src/app/metrics.js';
 import { closeRedis, createRedis, type RedisClient } from '../../src/cache/redis.js';
 import { createDatabase, type Database } from '../../src/db/database.js';
+import { parseDatabaseUrl } from '../../src/db/database-url.js';
 import { runMigrations } from '../../src/db/migrations-runner.js';
 import { loadConfig, type Config } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { TEST_REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from '../support/databases.js';
+import { POSTGRES, type DatabaseBackend } from '../support/database-backends.js';
+import { TEST_REDIS_URL, uniqueRedisPrefix } from '../support/databases.js';
 
 export const TEST_JWT_SECRET = 'integration-test-secret-0123456789';
 
@@ -42,6 +45,8 @@ export interface ApiHarness {
 
 export interface HarnessOptions {
   label: string;
+  /** Default PostgreSQL. */
+  database?: DatabaseBackend;
   /** Where the app's knex connects (e.g. through a proxy); migrations always go direct. */
   appDatabaseUrl?: (directUrl: string) => string;
   /** Leave the app's Redis client unconnected (Redis "down" for this worker). */
@@ -51,7 +56,7 @@ export interface HarnessOptions {
 
 /** The real Koa app in-process on a free port, with its own database and Redis prefix. */
 export async function startApi(options: HarnessOptions): Promise<ApiHarness> {
-  const databaseUrl = uniqueDatabaseUrl(options.label);
+  const databaseUrl = (options.database ?? POSTGRES).uniqueUrl(options.label);
   await runMigrations(databaseUrl);
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
@@ -63,7 +68,8 @@ export async function startApi(options: HarnessOptions): Promise<ApiHarness> {
     ...options.env,
   });
   const log = createLogger('test', 'silent');
-  const db = createDatabase(options.appDatabaseUrl?.(databaseUrl) ?? databaseUrl, 5);
+  // The worker's deadlines (DATABASE_*_TIMEOUT_MS; for SQLite, its busy timeout).
+  const db = createDatabase(options.appDatabaseUrl?.(databaseUrl) ?? databaseUrl, 5, undefined, config);
   const redis = createRedis(config.redisUrl ?? TEST_REDIS_URL, log);
   if (!options.redisDown) await redis.connect();
   const metrics = createAppMetrics({ db, redis });
@@ -125,9 +131,10 @@ export async function insertEntries(
   userId: number,
   rows: Array<{ text?: string; mood?: number; category?: string; created_at: Date }>,
 ): Promise<void> {
-  for (let i = 0; i < rows.length; i += 1000) {
+  // SQLite compiles a multi-row insert to a compound SELECT of at most 500 terms.
+  for (let i = 0; i < rows.length; i += 400) {
     await db('entries').insert(
-      rows.slice(i, i + 1000).map((row) => ({
+      rows.slice(i, i + 400).map((row) => ({
         user_id: userId,
         text: row.text ?? 'fixture',
         mood: row.mood ?? 5,
@@ -136,6 +143,39 @@ export async function insertEntries(
       })),
     );
   }
+}
+
+/**
+ * The harness with a database the test can take away (`cut()`): Postgres behind a TCP
+ * proxy that is closed, every connection with it; SQLite's file moved away and the pool's
+ * connection reopened, as a worker reopens one after its idle timeout.
+ */
+export async function startApiWithCuttableDatabase(options: HarnessOptions): Promise<{ api: ApiHarness; cut(): Promise<void> }> {
+  if ((options.database ?? POSTGRES).client === 'postgres') {
+    const proxy = new TcpProxy(5432);
+    const port = await proxy.start();
+    const appDatabaseUrl = (direct: string) => Object.assign(new URL(direct), { port: String(port) }).toString();
+    const api = await startApi({ ...options, appDatabaseUrl });
+    const close = api.close.bind(api);
+    api.close = async () => {
+      await proxy.cut().catch(() => undefined);
+      await close();
+    };
+    return { api, cut: () => proxy.cut() };
+  }
+  const api = await startApi(options);
+  const target = parseDatabaseUrl(api.config.databaseUrl);
+  return {
+    api,
+    async cut() {
+      if (target.client !== 'sqlite') throw new Error('not an SQLite harness');
+      for (const suffix of ['', '-wal', '-shm']) {
+        if (fs.existsSync(target.file + suffix)) fs.renameSync(target.file + suffix, `${target.file}${suffix}.moved-away`);
+      }
+      await api.db.destroy();
+      api.db.initialize();
+    },
+  };
 }
 
 /**

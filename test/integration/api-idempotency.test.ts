@@ -1,20 +1,22 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
+import { dialectOf } from '../../src/db/dialect.js';
 import { IDEMPOTENCY_KEY_REUSED, INVALID_IDEMPOTENCY_KEY } from '../../src/app/idempotency.js';
 import { waitFor } from '../support/wait.js';
 import { signUp, startApi, TEST_JWT_SECRET, type ApiHarness, type ApiResponse } from './api-harness.js';
+import { forEachDatabase } from '../support/database-backends.js';
 
 const entry = (overrides: Record<string, unknown> = {}) => ({ text: 'paid the rent', mood: 4, category: 'money', ...overrides });
 let keyCounter = 0;
 const freshKey = () => `key-${process.pid}-${++keyCounter}`;
 
-describe('journal API: Idempotency-Key on POST /entries', function () {
+forEachDatabase('journal API: Idempotency-Key on POST /entries', (database) => {
   let api: ApiHarness;
   let alice: { token: string; userId: number };
   let bob: { token: string; userId: number };
 
   before(async () => {
-    api = await startApi({ label: 'api_idempotency' });
+    api = await startApi({ label: 'api_idempotency', database });
     [alice, bob] = await Promise.all([signUp(api), signUp(api)]);
   });
   after(async () => api?.close());
@@ -112,7 +114,7 @@ describe('journal API: Idempotency-Key on POST /entries', function () {
   it('after 24 h the key is free again: the same key creates anew', async () => {
     const key = freshKey();
     const first = await post(alice.token, key, entry());
-    await api.db('idempotency_keys').where({ user_id: alice.userId, key }).update({ created_at: api.db.raw("now() - interval '24 hours 1 minute'") });
+    await api.db('idempotency_keys').where({ user_id: alice.userId, key }).update({ created_at: api.db.raw(dialectOf(api.db).hoursAgo(24 + 1 / 60)) });
     const later = await post(alice.token, key, entry({ text: 'a new month' }));
     expect(later.status).to.equal(201);
     expect(later.json.id).not.to.equal(first.json.id);
@@ -129,22 +131,22 @@ describe('journal API: Idempotency-Key on POST /entries', function () {
   });
 });
 
-describe('journal API: expired idempotency keys are purged', function () {
+forEachDatabase('journal API: expired idempotency keys are purged', (database) => {
   let api: ApiHarness;
   after(async () => api?.close());
 
   it('a keyed request deletes expired records (oldest first, in the background), and keeps live ones', async () => {
-    api = await startApi({ label: 'api_idempotency_purge' });
+    api = await startApi({ label: 'api_idempotency_purge', database });
     const { token, userId } = await signUp(api);
-    const stored = (key: string, age: string) => ({
+    const stored = (key: string, ageHours: number) => ({
       user_id: userId,
       key,
       request_hash: 'x',
       response_status: 201,
       response_body: '{}',
-      created_at: api.db.raw(`now() - interval '${age}'`),
+      created_at: api.db.raw(dialectOf(api.db).hoursAgo(ageHours)),
     });
-    await api.db('idempotency_keys').insert([stored('old-1', '3 days'), stored('old-2', '25 hours'), stored('recent', '23 hours')]);
+    await api.db('idempotency_keys').insert([stored('old-1', 72), stored('old-2', 25), stored('recent', 23)]);
 
     const res = await api.request('POST', '/entries', { token, body: entry(), headers: { 'Idempotency-Key': freshKey() } });
     expect(res.status).to.equal(201);

@@ -1,37 +1,28 @@
+import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
-import { signUp, startApi, TcpProxy, TEST_JWT_SECRET, type ApiHarness } from './api-harness.js';
+import { parseDatabaseUrl } from '../../src/db/database-url.js';
+import { forEachDatabase, SQLITE } from '../support/database-backends.js';
+import { signUp, startApi, startApiWithCuttableDatabase, TEST_JWT_SECRET, type ApiHarness } from './api-harness.js';
 
 const UNAVAILABLE = { success: false, message: 'Service temporarily unavailable' };
 
-describe('journal API: dependency outages', function () {
-  describe('database cut (TCP proxy closed)', () => {
+forEachDatabase('journal API: dependency outages', (database) => {
+  describe('database cut (Postgres: TCP proxy closed; SQLite: the file cannot be opened)', () => {
     let api: ApiHarness;
-    let proxy: TcpProxy;
     let token: string;
     let userId: number;
     let entryId: number;
 
     before(async () => {
-      proxy = new TcpProxy(5432);
-      const port = await proxy.start();
-      api = await startApi({
-        label: 'api_db_cut',
-        appDatabaseUrl: (direct) => {
-          const url = new URL(direct);
-          url.port = String(port);
-          return url.toString();
-        },
-      });
+      const cuttable = await startApiWithCuttableDatabase({ label: 'api_db_cut', database });
+      api = cuttable.api;
       ({ token, userId } = await signUp(api, 'outage@example.com'));
       entryId = (await api.request('POST', '/entries', { token, body: { text: 't', mood: 5, category: 'c' } })).json.id;
       expect((await api.request('GET', '/entries', { token })).status).to.equal(200);
-      await proxy.cut();
+      await cuttable.cut();
     });
-    after(async () => {
-      await proxy?.cut().catch(() => undefined);
-      await api?.close();
-    });
+    after(async () => api?.close());
 
     it('answers 503 "Service temporarily unavailable" instead of an empty list', async () => {
       for (const query of ['', '?cursor=', '?category=c']) {
@@ -77,7 +68,7 @@ describe('journal API: dependency outages', function () {
   describe('Redis unreachable', () => {
     let api: ApiHarness;
     before(async () => {
-      api = await startApi({ label: 'api_redis_down', redisDown: true });
+      api = await startApi({ label: 'api_redis_down', redisDown: true, database });
     });
     after(async () => api?.close());
 
@@ -91,5 +82,52 @@ describe('journal API: dependency outages', function () {
       expect((await api.request('DELETE', `/entries/${created.json.id}`, { token })).status).to.equal(200);
       expect((await api.request('GET', '/entries', { token })).json.total).to.equal(0);
     });
+  });
+});
+
+describe('journal API: the SQLite write lock held elsewhere past the busy timeout [SQLite]', function () {
+  const BUSY_TIMEOUT_MS = 300;
+  let api: ApiHarness;
+  let holder: Database.Database | undefined;
+  let token: string;
+  let entryId: number;
+
+  before(async () => {
+    api = await startApi({ label: 'api_sqlite_busy', database: SQLITE, env: { DATABASE_STATEMENT_TIMEOUT_MS: String(BUSY_TIMEOUT_MS) } });
+    ({ token } = await signUp(api, 'locked@example.com'));
+    entryId = (await api.request('POST', '/entries', { token, body: { text: 't', mood: 5, category: 'c' } })).json.id;
+  });
+  after(async () => {
+    holder?.close();
+    await api?.close();
+  });
+
+  it('writes answer 503 once the busy timeout has passed, reads keep answering (WAL), and writes work again after the lock is released', async () => {
+    const target = parseDatabaseUrl(api.config.databaseUrl);
+    if (target.client !== 'sqlite') throw new Error('not SQLite');
+    // Another connection (a sqlite3 shell left in a transaction, a long maintenance write) takes the write lock.
+    holder = new Database(target.file, { fileMustExist: true });
+    holder.exec('BEGIN IMMEDIATE');
+
+    const writes: Array<[string, string, unknown?]> = [
+      ['POST', '/entries', { text: 't', mood: 5, category: 'c' }],
+      ['PATCH', `/entries/${entryId}`, { text: 'u', mood: 6, category: 'c' }],
+      ['DELETE', `/entries/${entryId}`],
+      ['POST', '/register', { email: 'new@example.com', password: 'secret123' }],
+    ];
+    for (const [method, path, body] of writes) {
+      const startedAt = performance.now();
+      const res = await api.request(method, path, { token, body });
+      expect(res.status, `${method} ${path}`).to.equal(503);
+      expect(res.json).to.deep.equal(UNAVAILABLE);
+      expect(performance.now() - startedAt, 'it waited for the lock first').to.be.at.least(BUSY_TIMEOUT_MS);
+    }
+    for (const path of ['/entries', `/entries/${entryId}`, '/stats']) {
+      expect((await api.request('GET', path, { token })).status, path).to.equal(200);
+    }
+    expect((await api.request('POST', '/login', { body: { email: 'locked@example.com', password: 'secret123' } })).status).to.equal(200);
+
+    holder.exec('ROLLBACK');
+    expect((await api.request('POST', '/entries', { token, body: { text: 't', mood: 5, category: 'c' } })).status).to.equal(201);
   });
 });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { insertEntries, signUp, startApi, type ApiHarness } from './api-harness.js';
+import { forEachDatabase } from '../support/database-backends.js';
 
 interface ListedEntry {
   id: number;
@@ -22,7 +23,7 @@ function isNewestFirst(entries: ListedEntry[]): boolean {
   });
 }
 
-describe('journal API: GET /entries pagination and filters', function () {
+forEachDatabase('journal API: GET /entries pagination and filters', (database) => {
   let api: ApiHarness;
   let token: string;
   /** Every fixture id in the expected order (newest first). */
@@ -35,7 +36,7 @@ describe('journal API: GET /entries pagination and filters', function () {
   };
 
   before(async () => {
-    api = await startApi({ label: 'api_pages' });
+    api = await startApi({ label: 'api_pages', database });
     const user = await signUp(api);
     token = user.token;
     // Three entries per minute share a timestamp, so ties are everywhere; every fifth is "work".

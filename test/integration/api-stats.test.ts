@@ -1,12 +1,13 @@
 import { expect } from 'chai';
 import { insertEntries, signUp, startApi, type ApiHarness } from './api-harness.js';
+import { forEachDatabase } from '../support/database-backends.js';
 
-describe('journal API: GET /stats', function () {
+forEachDatabase('journal API: GET /stats', (database) => {
   let api: ApiHarness;
   let token: string;
 
   before(async () => {
-    api = await startApi({ label: 'api_stats' });
+    api = await startApi({ label: 'api_stats', database });
     const user = await signUp(api);
     token = user.token;
     await insertEntries(api.db, user.userId, [
@@ -54,6 +55,15 @@ describe('journal API: GET /stats', function () {
     expect(work).to.include({ count: 2, average_mood: 6.5 });
     const thirds = await stats('?from=2025-05-01&to=2025-05-02T00:00:00.000Z');
     expect(thirds).to.include({ count: 3, average_mood: 6.67 });
+  });
+
+  it('rounds an exact half up, as on paper (2.675 is 2.68, though the double nearest 2.675 is below it)', async () => {
+    const user = await signUp(api);
+    const moods = [...Array(27).fill(3), ...Array(13).fill(2)]; // 107 / 40 = 2.675
+    await insertEntries(api.db, user.userId, moods.map((mood, i) => ({ mood, created_at: new Date(Date.UTC(2025, 5, 1, 0, i)) })));
+    const res = await api.request('GET', '/stats', { token: user.token });
+    expect(res.json).to.include({ count: 40, average_mood: 2.68 });
+    expect(res.json.by_day).to.deep.equal([{ date: '2025-06-01', count: 40, average_mood: 2.68 }]);
   });
 
   it('answers zeros, null and empty lists for an empty range', async () => {

@@ -1,4 +1,7 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 
 export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -15,12 +18,30 @@ export function uniqueDatabaseUrl(label = 'test'): string {
   return url.toString();
 }
 
+const sqliteDirectories = new Set<string>();
+
+/** A directory of its own in the system's temporary directory (never the repository's ./var); removed by the root after hook. */
+export function uniqueSqliteDirectory(label = 'test'): string {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), `pulse-sqlite-${label}-`));
+  sqliteDirectories.add(directory);
+  return directory;
+}
+
+/** An SQLite DATABASE_URL in a directory of its own (the file does not exist yet: migrations create it). */
+export function uniqueSqliteUrl(label = 'test'): string {
+  return `sqlite:${path.join(uniqueSqliteDirectory(label), 'pulse.sqlite')}`;
+}
+
 /** A Redis key prefix unique to this test run and call. */
 export function uniqueRedisPrefix(label = 'test'): string {
   return `pulse-test:${label}:${process.pid}:${crypto.randomBytes(4).toString('hex')}:`;
 }
 
 export async function dropCreatedDatabases(): Promise<void> {
+  for (const directory of sqliteDirectories) {
+    fs.rmSync(directory, { recursive: true, force: true });
+    sqliteDirectories.delete(directory);
+  }
   if (created.size === 0) return;
   const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
   await client.connect();

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { uniqueDatabaseUrl, uniqueRedisPrefix, TEST_REDIS_URL } from './databases.js';
+import { POSTGRES, type DatabaseBackend } from './database-backends.js';
+import { uniqueRedisPrefix, TEST_REDIS_URL } from './databases.js';
 import { freePort } from './ports.js';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -31,6 +32,8 @@ const running = new Set<PulseProcess>();
 
 export interface StartOptions {
   workers?: number;
+  /** Default PostgreSQL (a fresh database); SQLite: the embedded default, DATABASE_URL unset, in a temporary working directory. */
+  database?: DatabaseBackend;
   env?: Record<string, string>;
   /** Start the primary in its own process group (so a test can signal the whole group). */
   detached?: boolean;
@@ -60,6 +63,8 @@ export class PulseProcess {
   readonly logs: LogLine[] = [];
   /** Output lines that are not JSON log lines (config errors, crashes), from either stream. */
   readonly stderr: string[] = [];
+  /** The primary's working directory. */
+  cwd = PROJECT_ROOT;
   private readonly exitPromise: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
@@ -188,6 +193,7 @@ function killTree(proc: PulseProcess): void {
 export async function startPulse(options: StartOptions = {}): Promise<PulseProcess> {
   const [port, adminPort] = options.ports ? [options.ports.port, options.ports.adminPort] : await Promise.all([freePort(), freePort()]);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-test-'));
+  const database = (options.database ?? POSTGRES).forPulse();
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
@@ -197,7 +203,7 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
     ADMIN_PORT: String(adminPort),
     ADMIN_HOST: '127.0.0.1',
     WORKERS: String(options.workers ?? 2),
-    DATABASE_URL: uniqueDatabaseUrl(),
+    ...database.env,
     REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: uniqueRedisPrefix(),
     JWT_SECRET: 'test-secret-long-enough-for-production-0123',
@@ -208,13 +214,15 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
   // Detached: the primary leads its own process group, so the after hook can kill the
   // whole tree, and a test can signal the group like a terminal's Ctrl+C does.
   const [file, ...args] = options.command ?? [process.execPath, options.entry ?? PRIMARY_ENTRY];
+  const cwd = database.cwd ?? PROJECT_ROOT;
   const child = spawn(file!, args, {
-    cwd: PROJECT_ROOT,
+    cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
   const proc = new PulseProcess(child, port, adminPort, env, options.dropAccessLines);
+  proc.cwd = cwd;
   if (options.waitHealthy ?? true) await proc.waitHealthy();
   return proc;
 }

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
 import { ConfigError, loadConfig, usesDevelopmentJwtSecret } from '../../src/shared/config.js';
 
@@ -12,7 +13,8 @@ describe('loadConfig', () => {
       adminPort: 9464,
       adminHost: '127.0.0.1',
       shutdownTimeoutMs: 5000,
-      databaseUrl: 'postgres://postgres@127.0.0.1:5432/pulse',
+      databaseUrl: `sqlite:${path.join(process.cwd(), 'var/pulse.sqlite')}`,
+      databaseDefaulted: true,
       rateLimitMax: 100,
       rateLimitWindowMs: 60_000,
       workerHeartbeatTimeoutMs: 10_000,
@@ -63,7 +65,7 @@ describe('loadConfig', () => {
     it('in production, is required (one line naming it), unless none says the single-host store is intended', () => {
       let error: unknown;
       try {
-        loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET });
+        loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, DATABASE_URL: 'postgres://db/pulse' });
       } catch (caught) {
         error = caught;
       }
@@ -72,9 +74,9 @@ describe('loadConfig', () => {
       expect((error as Error).message).to.equal(
         'invalid configuration: REDIS_URL is required when NODE_ENV=production: a redis:// URL, or none for the single-host store (rate limits per host, no entry cache)',
       );
-      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, REDIS_URL: '' })).to.throw(ConfigError, /^invalid configuration: REDIS_URL is required/);
-      expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, REDIS_URL: 'none' }).redisUrl).to.equal(undefined);
-      expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, REDIS_URL: 'redis://cache:6379' }).redisUrl).to.equal('redis://cache:6379');
+      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, DATABASE_URL: 'postgres://db/pulse', REDIS_URL: '' })).to.throw(ConfigError, /^invalid configuration: REDIS_URL is required/);
+      expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, DATABASE_URL: 'postgres://db/pulse', REDIS_URL: 'none' }).redisUrl).to.equal(undefined);
+      expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, DATABASE_URL: 'postgres://db/pulse', REDIS_URL: 'redis://cache:6379' }).redisUrl).to.equal('redis://cache:6379');
     });
   });
 
@@ -105,9 +107,71 @@ describe('loadConfig', () => {
     expect(loadConfig({ HEALTH_REPORT_INTERVAL_MS: '5000' }).workerHeartbeatTimeoutMs).to.equal(10_000);
   });
 
+  describe('DATABASE_URL', () => {
+    const SECRET = 'a-production-secret-of-32-characters-or-more';
+
+    it('unset: the embedded SQLite file ./var/pulse.sqlite, resolved against the working directory like CONTROL_SOCKET', () => {
+      const config = loadConfig({});
+      expect(config.databaseUrl).to.equal(`sqlite:${path.resolve('var/pulse.sqlite')}`);
+      expect(config).to.include({ databaseDefaulted: true, databaseMigrationUrl: config.databaseUrl });
+      expect(loadConfig({ DATABASE_URL: '' }).databaseDefaulted, 'empty means unset').to.equal(true);
+    });
+
+    it('accepts sqlite:<relative path>, sqlite:/absolute/path and sqlite:///absolute/path, each as an absolute path', () => {
+      const cases: Array<[string, string]> = [
+        ['sqlite:data/pulse.db', path.resolve('data/pulse.db')],
+        ['sqlite:/var/lib/pulse/pulse.sqlite', '/var/lib/pulse/pulse.sqlite'],
+        ['sqlite:///var/lib/pulse/pulse.sqlite', '/var/lib/pulse/pulse.sqlite'],
+        ['SQLite:/srv/my data/pulse.sqlite', '/srv/my data/pulse.sqlite'],
+      ];
+      for (const [value, file] of cases) {
+        const config = loadConfig({ DATABASE_URL: value });
+        expect(config, value).to.include({ databaseUrl: `sqlite:${file}`, databaseMigrationUrl: `sqlite:${file}`, databaseDefaulted: false });
+      }
+      expect(loadConfig({ DATABASE_URL: 'postgresql://db/pulse' })).to.include({ databaseUrl: 'postgresql://db/pulse', databaseDefaulted: false });
+    });
+
+    it('refuses what is neither, a host after sqlite://, an in-memory or empty path, naming the variable and never the value', () => {
+      const refused: Array<[string, RegExp]> = [
+        ['mysql://admin:hunter2@db/pulse', /^invalid configuration: DATABASE_URL must be a URL starting with postgres:\/\/ or postgresql:\/\/, or sqlite:<file path>$/],
+        ['sqlite://db.internal/pulse.sqlite', /^invalid configuration: DATABASE_URL sqlite: takes a file path .*not a host$/],
+        ['sqlite::memory:', /^invalid configuration: DATABASE_URL sqlite: needs a file path that every worker can open/],
+        ['sqlite:', /^invalid configuration: DATABASE_URL sqlite: needs a file path/],
+      ];
+      for (const [value, expected] of refused) {
+        expect(() => loadConfig({ DATABASE_URL: value }), value).to.throw(ConfigError, expected);
+      }
+      expect(() => loadConfig({ DATABASE_URL: 'mysql://admin:hunter2@db/pulse' })).to.throw(ConfigError).with.property('message').that.does.not.include('hunter2');
+    });
+
+    it('DATABASE_MIGRATION_URL and DATABASE_POOLER must fit the kind of database', () => {
+      expect(() => loadConfig({ DATABASE_URL: 'sqlite:/a/pulse.sqlite', DATABASE_MIGRATION_URL: 'postgres://db/pulse' })).to.throw(
+        ConfigError,
+        /^invalid configuration: DATABASE_MIGRATION_URL must name the same kind of database as DATABASE_URL \(SQLite\)$/,
+      );
+      expect(() => loadConfig({ DATABASE_MIGRATION_URL: 'sqlite:/a/pulse.sqlite', DATABASE_URL: 'postgres://db/pulse' })).to.throw(ConfigError, /DATABASE_MIGRATION_URL .*\(PostgreSQL\)/);
+      expect(() => loadConfig({ DATABASE_URL: 'sqlite:/a/pulse.sqlite', DATABASE_MIGRATION_URL: 'sqlite:/b/pulse.sqlite' })).to.throw(
+        ConfigError,
+        /^invalid configuration: DATABASE_MIGRATION_URL must be DATABASE_URL's SQLite file/,
+      );
+      expect(loadConfig({ DATABASE_URL: 'sqlite:/a/pulse.sqlite', DATABASE_MIGRATION_URL: 'sqlite:///a/pulse.sqlite' }).databaseMigrationUrl).to.equal('sqlite:/a/pulse.sqlite');
+      expect(() => loadConfig({ DATABASE_POOLER: 'pgbouncer' })).to.throw(ConfigError, /^invalid configuration: DATABASE_POOLER pgbouncer applies to a PostgreSQL DATABASE_URL only/);
+    });
+
+    it('in production, is required (one line naming it and how to opt in to SQLite), and an explicit sqlite: path is accepted', () => {
+      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: SECRET, REDIS_URL: 'none' })).to.throw(
+        ConfigError,
+        /^invalid configuration: DATABASE_URL is required when NODE_ENV=production: postgres:\/\/… for PostgreSQL, or sqlite:\/var\/lib\/pulse\/pulse\.sqlite to run on the embedded single-host database on purpose$/,
+      );
+      const embedded = loadConfig({ NODE_ENV: 'production', JWT_SECRET: SECRET, REDIS_URL: 'none', DATABASE_URL: 'sqlite:/var/lib/pulse/pulse.sqlite' });
+      expect(embedded).to.include({ databaseUrl: 'sqlite:/var/lib/pulse/pulse.sqlite', databaseDefaulted: false });
+      expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: SECRET, REDIS_URL: 'none', DATABASE_URL: 'postgres://db/pulse' }).databaseUrl).to.equal('postgres://db/pulse');
+    });
+  });
+
   describe('JWT_SECRET', () => {
     const DEVELOPMENT_SECRET = 'pulse-development-secret-change-me';
-    const production = (secret: string) => () => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, REDIS_URL: 'none' });
+    const production = (secret: string) => () => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, DATABASE_URL: 'postgres://db/pulse', REDIS_URL: 'none' });
 
     it('in production, refuses the published development secret, whitespace, short and low-variety secrets, naming the variable, never the value', () => {
       const refused: Array<[string, RegExp]> = [

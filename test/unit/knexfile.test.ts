@@ -16,4 +16,14 @@ describe('knexConfig (unit)', () => {
     expect(connection).to.not.have.any.keys('statement_timeout', 'idle_in_transaction_session_timeout', 'lock_timeout', 'options');
     expect(connection).to.include({ query_timeout: 4000, connectionTimeoutMillis: 2000, application_name: 'pulse' });
   });
+
+  it('SQLite: one connection per pool whatever the share, and WAL, the busy timeout (DATABASE_STATEMENT_TIMEOUT_MS) and foreign keys on every connection', async () => {
+    const config = knexConfig('sqlite:/var/lib/pulse/pulse.sqlite', { poolMax: 8, deadlines: DEADLINES });
+    expect(config.connection).to.deep.equal({ filename: '/var/lib/pulse/pulse.sqlite' });
+    const pool = config.pool as { max: number; afterCreate: (connection: unknown, done: (error: Error | null) => void) => void };
+    expect(pool.max).to.equal(1);
+    const pragmas: string[] = [];
+    await new Promise<void>((resolve, reject) => pool.afterCreate({ pragma: (source: string) => pragmas.push(source) }, (error) => (error ? reject(error) : resolve())));
+    expect(pragmas).to.deep.equal(['busy_timeout = 3000', 'journal_mode = WAL', 'foreign_keys = ON']);
+  });
 });
