@@ -1,10 +1,10 @@
 import type { Context, Next } from 'koa';
-import { HttpError } from './errors.js';
+import createError from 'http-errors';
 import { TokenVerifier, type UserExists } from './tokens.js';
 
 export const INVALID_TOKEN = 'Invalid or expired token';
 
-const challenge = { 'WWW-Authenticate': 'Bearer' };
+const challenge = { headers: { 'WWW-Authenticate': 'Bearer' } };
 
 /**
  * Requires `Authorization: Bearer <token>` for an existing user and puts the token's user
@@ -15,12 +15,12 @@ export function authenticate(jwtSecret: string, userExists: UserExists) {
   const tokens = new TokenVerifier(jwtSecret, userExists);
   return async (ctx: Context, next: Next): Promise<void> => {
     const header = ctx.get('Authorization');
-    if (!header) throw new HttpError(401, 'Authorization header required', challenge);
+    if (!header) throw createError(401, 'Authorization header required', challenge);
     const match = /^Bearer +(\S+) *$/i.exec(header);
-    if (!match) throw new HttpError(401, 'Invalid authorization format. Use: Bearer <token>', challenge);
+    if (!match) throw createError(401, 'Invalid authorization format. Use: Bearer <token>', challenge);
     const token = match[1]!;
     const userId = tokens.rememberedUserId(token) ?? (await tokens.userIdOf(token));
-    if (userId === undefined) throw new HttpError(401, INVALID_TOKEN, challenge);
+    if (userId === undefined) throw createError(401, INVALID_TOKEN, challenge);
     ctx.state.userId = userId;
     await next();
   };

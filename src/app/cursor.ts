@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { KeysetPosition } from '../db/entries-repository.js';
-import { HttpError } from './errors.js';
+import createError from 'http-errors';
 
 export const INVALID_CURSOR = 'Invalid cursor';
 
@@ -16,15 +16,15 @@ export function encodeCursor(position: KeysetPosition): string {
 }
 
 export function decodeCursor(cursor: string): KeysetPosition {
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) throw new HttpError(400, INVALID_CURSOR);
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) throw createError(400, INVALID_CURSOR);
   let payload: unknown;
   try {
     payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw new HttpError(400, INVALID_CURSOR);
+    throw createError(400, INVALID_CURSOR);
   }
   const parsed = cursorPayload.safeParse(payload);
   const createdAt = parsed.success ? new Date(parsed.data.t) : undefined;
-  if (!parsed.success || !createdAt || Number.isNaN(createdAt.getTime())) throw new HttpError(400, INVALID_CURSOR);
+  if (!parsed.success || !createdAt || Number.isNaN(createdAt.getTime())) throw createError(400, INVALID_CURSOR);
   return { createdAt, id: parsed.data.i };
 }

@@ -1,20 +1,9 @@
+import type { HttpError } from 'http-errors';
 import type { Context, Next } from 'koa';
 import { isDatabaseDeadline, isDatabaseUnreachable } from '../db/connection-errors.js';
 import type { Logger } from '../shared/logger.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
 import { requestLogger } from './request-log.js';
-
-/** An error whose status and message are safe to show to the client. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
 
 export const SERVICE_UNAVAILABLE = 'Service temporarily unavailable';
 
@@ -42,13 +31,9 @@ export function errorEnvelope(log: Logger) {
     try {
       await next();
     } catch (error) {
-      if (error instanceof HttpError) {
-        ctx.set(error.headers);
+      if (isClientError(error)) {
+        if (error.headers) ctx.set(error.headers);
         return sendError(ctx, error.status, error.message);
-      }
-      const status = (error as { status?: number; expose?: boolean }).status;
-      if (typeof status === 'number' && status >= 400 && status < 500 && (error as { expose?: boolean }).expose) {
-        return sendError(ctx, status, (error as Error).message);
       }
       const route = ctx._matchedRoute;
       const { message, code } = error as { message?: string; code?: string };
@@ -58,6 +43,15 @@ export function errorEnvelope(log: Logger) {
       sendError(ctx, 500, 'Internal server error');
     }
   };
+}
+
+/**
+ * A 4xx error whose message is meant for the client: from http-errors (ours, Koa's
+ * ctx.throw, raw-body), possibly another copy of the package, so checked by shape.
+ */
+function isClientError(error: unknown): error is HttpError {
+  const e = error as Partial<HttpError> | undefined;
+  return typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true;
 }
 
 /** Errors that mean Postgres or Redis is unreachable or too slow right now, not that the code is wrong. */

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Context } from 'koa';
 import type { Database } from '../db/database.js';
 import { IdempotencyRepository, type IdempotencyRecord, type StoredAnswer } from '../db/idempotency-repository.js';
-import { HttpError } from './errors.js';
+import createError from 'http-errors';
 
 export const INVALID_IDEMPOTENCY_KEY = 'Idempotency-Key must be 1 to 255 characters: letters, digits and - _ . : ~ + / =';
 export const IDEMPOTENCY_KEY_REUSED = 'Idempotency-Key was already used for a different request';
@@ -22,7 +22,7 @@ export function idempotencyKeyOf(ctx: Context): string | undefined {
   if (raw === undefined) return undefined;
   const value = Array.isArray(raw) ? raw.join(', ') : raw;
   const key = /^"(.*)"$/.exec(value)?.[1] ?? value;
-  if (!KEY_FORMAT.test(key)) throw new HttpError(400, INVALID_IDEMPOTENCY_KEY);
+  if (!KEY_FORMAT.test(key)) throw createError(400, INVALID_IDEMPOTENCY_KEY);
   return key;
 }
 
@@ -36,7 +36,7 @@ export interface IdempotentAnswer extends StoredAnswer {
 }
 
 function replay(record: IdempotencyRecord, fingerprint: string): IdempotentAnswer {
-  if (record.requestHash !== fingerprint) throw new HttpError(422, IDEMPOTENCY_KEY_REUSED);
+  if (record.requestHash !== fingerprint) throw createError(422, IDEMPOTENCY_KEY_REUSED);
   return { ...record.answer, replayed: true };
 }
 

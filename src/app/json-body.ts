@@ -1,14 +1,14 @@
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
-import { HttpError } from './errors.js';
+import createError from 'http-errors';
 import { INVALID_BODY } from './validation.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 export const BODY_TOO_LARGE = 'Request body too large';
 
 // The rest of an oversized body is never read: close the connection after answering.
-const tooLarge = () => new HttpError(413, BODY_TOO_LARGE, { Connection: 'close' });
-const invalidBody = () => new HttpError(400, INVALID_BODY);
+const tooLarge = () => createError(413, BODY_TOO_LARGE, { headers: { Connection: 'close' } });
+const invalidBody = () => createError(400, INVALID_BODY);
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HttpError } from './errors.js';
+import createError from 'http-errors';
 
 export const INVALID_BODY = 'Invalid request body';
 export const INVALID_ENTRY_ID = 'Invalid or missing entry ID';
@@ -179,5 +179,5 @@ export function validate<Schema extends z.ZodType>(schema: Schema, input: unknow
   if (result.success) return result.data;
   const issues = result.error.issues;
   const message = issues.find((issue) => issue.message === INVALID_BODY)?.message ?? issues[0]?.message ?? INVALID_BODY;
-  throw new HttpError(400, message);
+  throw createError(400, message);
 }

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import { EmailTakenError, type UsersRepository } from '../../db/users-repository.js';
-import { HttpError } from '../errors.js';
+import createError from 'http-errors';
 import { readJsonBody } from '../json-body.js';
 import { hashPassword, verifyPassword } from '../passwords.js';
 import { tokenIssuer } from '../tokens.js';
@@ -14,7 +14,7 @@ export function authRoutes(router: Router, users: UsersRepository, jwtSecret: st
     try {
       userId = await users.create(email, await hashPassword(password));
     } catch (error) {
-      if (error instanceof EmailTakenError) throw new HttpError(409, 'Email already registered');
+      if (error instanceof EmailTakenError) throw createError(409, 'Email already registered');
       throw error;
     }
     ctx.status = 201;
@@ -25,7 +25,7 @@ export function authRoutes(router: Router, users: UsersRepository, jwtSecret: st
     const { email, password } = validate(loginSchema, await readJsonBody(ctx));
     const credentials = await users.findCredentials(email);
     if (!(await verifyPassword(password, credentials?.passwordHash))) {
-      throw new HttpError(401, 'Invalid email or password');
+      throw createError(401, 'Invalid email or password');
     }
     ctx.body = { success: true, message: 'Login successful', token: issueToken(credentials!.id) };
   });

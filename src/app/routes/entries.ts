@@ -5,7 +5,7 @@ import type { StoredAnswer } from '../../db/idempotency-repository.js';
 import { currentUserId, INVALID_TOKEN } from '../authenticate.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { isUnfiltered, type EntryService } from '../entry-service.js';
-import { HttpError } from '../errors.js';
+import createError from 'http-errors';
 import { idempotencyKeyOf, REPLAYED_HEADER } from '../idempotency.js';
 import { readJsonBody } from '../json-body.js';
 import { entryIdSchema, entryInputSchema, listQuerySchema, validate } from '../validation.js';
@@ -31,7 +31,7 @@ function entryId(ctx: Context): string {
   return validate(entryIdSchema, raw);
 }
 
-const notFound = () => new HttpError(404, ENTRY_NOT_FOUND);
+const notFound = () => createError(404, ENTRY_NOT_FOUND);
 
 const created = (id: number): StoredAnswer => ({
   status: 201,
@@ -82,7 +82,7 @@ export function entryRoutes(router: Router, requireUser: Middleware, entries: En
       answer = key === undefined ? created(await entries.create(userId, input)) : await entries.createOnce(userId, input, key, created);
     } catch (error) {
       // A correctly signed token for a user that no longer exists.
-      if (error instanceof UnknownOwnerError) throw new HttpError(401, INVALID_TOKEN);
+      if (error instanceof UnknownOwnerError) throw createError(401, INVALID_TOKEN);
       throw error;
     }
     if (answer.replayed) ctx.set(REPLAYED_HEADER, 'true');
