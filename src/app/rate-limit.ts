@@ -1,6 +1,6 @@
 import ratelimit from 'koa-ratelimit';
 import type { Context, Middleware } from 'koa';
-import { FIXED_WINDOW_RATELIMITER, isFixedWindowReply } from '../cache/fixed-window-ratelimiter.js';
+import { isFixedWindowReply } from '../cache/fixed-window-ratelimiter.js';
 import type { ObservableCommands } from '../cache/observable-commands.js';
 import { RateLimitPrimaryAdapter } from '../cache/ratelimit-primary-adapter.js';
 import { RateLimitRedisAdapter } from '../cache/ratelimit-redis-adapter.js';
@@ -24,9 +24,7 @@ function isExempt(path: string): boolean {
 function limiterStore(deps: AppDeps, breaker: RedisBreaker | undefined): { db: ObservableCommands; name: string } {
   if (deps.redis) {
     if (!breaker) throw new Error("the Redis rate limiter needs the worker's Redis breaker");
-    const db = new RateLimitRedisAdapter(deps.redis, breaker, STORE_DEADLINE_MS);
-    db.defineCommand('ratelimiter', FIXED_WINDOW_RATELIMITER);
-    return { db, name: 'redis' };
+    return { db: new RateLimitRedisAdapter(deps.redis, breaker, STORE_DEADLINE_MS), name: 'redis' };
   }
   if (!deps.primaryStore) throw new Error('no rate-limit store: neither a Redis client nor the primary');
   return { db: new RateLimitPrimaryAdapter(deps.primaryStore, STORE_DEADLINE_MS), name: 'the primary' };

@@ -1,6 +1,5 @@
 import type { AppMetrics } from '../app/metrics.js';
 import { withDeadline } from '../shared/deadline.js';
-import { LuaScript } from './lua-script.js';
 import { isBreakerOpen, type RedisBreaker } from './redis-breaker.js';
 import type { RedisClient } from './redis.js';
 
@@ -16,27 +15,6 @@ const RETRY_WHILE_CONNECTED_MS = 1000;
  * healthy query.
  */
 const WRITE_FENCE_MS = 10_000;
-
-/** KEYS: count, fence. ARGV: count, TTL in seconds. Replies 1 when stored, 0 when fenced. */
-const STORE_UNLESS_FENCED = new LuaScript(
-  `
-  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-  return 1
-  `,
-  2,
-);
-
-/** KEYS: first-page hash, fence. ARGV: field (the page limit), body, TTL in seconds. */
-const STORE_FIELD_UNLESS_FENCED = new LuaScript(
-  `
-  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  return 1
-  `,
-  2,
-);
 
 function parseCount(raw: string): number | undefined {
   const count = /^\d+$/.test(raw) ? Number(raw) : undefined;
@@ -99,7 +77,7 @@ export class EntryListCache {
   /** Stores a count just taken from the database, unless a write fenced it off. Never throws. */
   async setCount(userId: number, count: number): Promise<void> {
     await this.store(userId, 'entry_count', () =>
-      STORE_UNLESS_FENCED.run(this.redis, [this.countKey(userId), this.fenceKey(userId)], [count, this.ttlSeconds]),
+      this.redis.setUnlessFenced(this.countKey(userId), this.fenceKey(userId), count, this.ttlSeconds),
     );
   }
 
@@ -111,7 +89,7 @@ export class EntryListCache {
   /** Stores a first page just built from the database, unless a write fenced it off. Never throws. */
   async setFirstPage(userId: number, limit: number, body: string): Promise<void> {
     await this.store(userId, 'entry_first_page', () =>
-      STORE_FIELD_UNLESS_FENCED.run(this.redis, [this.firstPageKey(userId), this.fenceKey(userId)], [limit, body, this.ttlSeconds]),
+      this.redis.hSetUnlessFenced(this.firstPageKey(userId), this.fenceKey(userId), limit, body, this.ttlSeconds),
     );
   }
 

@@ -1,4 +1,4 @@
-import type { LuaCommandDefinition } from './ratelimit-redis-adapter.js';
+import { defineScript, type CommandParser } from 'redis';
 
 /** The reply of FIXED_WINDOW_RATELIMITER. */
 export type FixedWindowReply = [remaining: number, resetEpochSeconds: number, max: number, windowLeftMs: number];
@@ -37,9 +37,9 @@ export function isFixedWindowReply(reply: unknown): reply is FixedWindowReply {
  * clock correction announces an early reset for its whole life. With TIME every worker and
  * machine announces the same instant, the one at which Redis drops the counter.
  */
-export const FIXED_WINDOW_RATELIMITER: LuaCommandDefinition = {
-  numberOfKeys: 1,
-  lua: `
+export const FIXED_WINDOW_RATELIMITER = defineScript({
+  NUMBER_OF_KEYS: 1,
+  SCRIPT: `
     local window = tonumber(ARGV[2])
     local max = tonumber(ARGV[3])
     local peek = ARGV[4] == '1'
@@ -60,4 +60,10 @@ export const FIXED_WINDOW_RATELIMITER: LuaCommandDefinition = {
     if remaining < 0 then remaining = 0 end
     return {remaining, math.ceil((nowMs + ttl) / 1000), max, ttl}
   `,
-};
+  /** async-ratelimiter's arguments: key, now, window (ms), max, peek ('1' or '0'). */
+  parseCommand(parser: CommandParser, key: string, now: number | string, windowMs: number | string, max: number | string, peek: string) {
+    parser.pushKey(key);
+    parser.push(String(now), String(windowMs), String(max), peek);
+  },
+  transformReply: (reply: unknown) => reply as FixedWindowReply,
+});

@@ -2,16 +2,29 @@ import { createClient } from 'redis';
 import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/logger.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
+import { HSET_UNLESS_FENCED, SET_UNLESS_FENCED } from './fenced-store-scripts.js';
+import { FIXED_WINDOW_RATELIMITER } from './fixed-window-ratelimiter.js';
 
-export type RedisClient = ReturnType<typeof createClient>;
+/**
+ * Pulse's Lua scripts, as commands of the client: node-redis runs them by SHA1 (EVALSHA)
+ * and sends the source again when Redis does not know it (first use, or a restarted Redis).
+ */
+const SCRIPTS = {
+  ratelimiter: FIXED_WINDOW_RATELIMITER,
+  setUnlessFenced: SET_UNLESS_FENCED,
+  hSetUnlessFenced: HSET_UNLESS_FENCED,
+};
+
+export type RedisClient = ReturnType<typeof createRedis>;
 
 /**
  * A node-redis client that fails fast while Redis is away (no offline queue, so callers
  * fall back instead of waiting) and reconnects on its own with capped backoff.
  */
-export function createRedis(url: string, log: Logger): RedisClient {
+export function createRedis(url: string, log: Logger) {
   const client = createClient({
     url,
+    scripts: SCRIPTS,
     disableOfflineQueue: true,
     socket: {
       connectTimeout: 2000,
