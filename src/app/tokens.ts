@@ -1,5 +1,6 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
+import { LRUCache } from 'lru-cache';
 
 const TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
 /** Verified tokens remembered per worker; the server issues about 200-byte tokens, so ~2 MB at most. */
@@ -32,33 +33,31 @@ export type UserExists = (userId: number) => Promise<boolean>;
 /**
  * Checks bearer tokens: HS256 signature, an `exp` claim (required: the issuer always sets
  * one) not yet reached, a positive integer `user_id`, and a user of that id. A client sends
- * the same token on every request, so a token that passed is remembered (bounded, oldest
- * first out) and only its expiry is checked again: the signature check and claim parsing
+ * the same token on every request, so a token that passed is remembered until its exp
+ * (an LRU cache: bounded, least recently used out) and only its expiry is checked again: the signature check and claim parsing
  * were about a tenth of an authenticated request's CPU, and the user lookup would be a
  * query per request. Only tokens that passed are remembered, so forged ones cannot fill it.
  */
 export class TokenVerifier {
   private readonly key: KeyObject;
-  private readonly accepted = new Map<string, VerifiedToken>();
+  private readonly accepted: LRUCache<string, VerifiedToken>;
   /** First checks of a token's user in progress, shared by concurrent requests with it. */
   private readonly checking = new Map<string, Promise<VerifiedToken | undefined>>();
 
   constructor(
     secret: string,
     private readonly userExists: UserExists,
-    private readonly capacity = DEFAULT_VERIFIED_TOKEN_CAPACITY,
+    capacity = DEFAULT_VERIFIED_TOKEN_CAPACITY,
     private readonly now: () => number = Date.now,
   ) {
     this.key = secretKey(secret);
+    // Timed by the clock jsonwebtoken checks exp against (the wall clock), read on every lookup.
+    this.accepted = new LRUCache({ max: capacity, perf: { now: () => this.now() }, ttlResolution: 0 });
   }
 
   /** The user id of a token already accepted and not yet expired, else undefined (no I/O). */
   rememberedUserId(token: string): number | undefined {
-    const remembered = this.accepted.get(token);
-    if (!remembered) return undefined;
-    if (this.now() < remembered.expiresAtMs) return remembered.userId;
-    this.accepted.delete(token);
-    return undefined;
+    return this.accepted.get(token)?.userId;
   }
 
   /**
@@ -104,11 +103,9 @@ export class TokenVerifier {
   }
 
   private remember(token: string, verified: VerifiedToken): void {
-    if (this.accepted.size >= this.capacity) {
-      const oldest = this.accepted.keys().next().value;
-      if (oldest !== undefined) this.accepted.delete(oldest);
-    }
-    this.accepted.set(token, verified);
+    // lru-cache serves an entry while its age is <= ttl; jsonwebtoken refuses from exp on.
+    const ttl = verified.expiresAtMs - this.now() - 1;
+    if (ttl > 0) this.accepted.set(token, verified, { ttl });
   }
 
   /** How many accepted tokens are remembered (for tests). */
