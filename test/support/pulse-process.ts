@@ -187,7 +187,8 @@ function killTree(proc: PulseProcess): void {
 
 export async function startPulse(options: StartOptions = {}): Promise<PulseProcess> {
   const [port, adminPort] = options.ports ? [options.ports.port, options.ports.adminPort] : await Promise.all([freePort(), freePort()]);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-test-'));
+  // The control socket's directory, unless the test picked the socket: removed once the primary exits.
+  const socketDir = options.env?.CONTROL_SOCKET ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-test-'));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
@@ -202,7 +203,7 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
     REDIS_KEY_PREFIX: uniqueRedisPrefix(),
     JWT_SECRET: 'test-secret-long-enough-for-production-0123',
     LOG_LEVEL: 'info',
-    CONTROL_SOCKET: path.join(tmp, 'pulse.sock'),
+    ...(socketDir && { CONTROL_SOCKET: path.join(socketDir, 'pulse.sock') }),
     ...options.env,
   };
   // Detached: the primary leads its own process group, so the after hook can kill the
@@ -214,6 +215,7 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
+  if (socketDir) child.once('exit', () => fs.rmSync(socketDir, { recursive: true, force: true }));
   const proc = new PulseProcess(child, port, adminPort, env, options.dropAccessLines);
   if (options.waitHealthy ?? true) await proc.waitHealthy();
   return proc;
