@@ -21,6 +21,11 @@ export class KeepAliveLoad {
     this.load = new RecordedHttpLoad({ port, path, concurrency, headers });
   }
 
+  /** Requests answered so far (any status). */
+  get answered(): number {
+    return this.load.records.filter((record) => record.status !== undefined).length;
+  }
+
   async stop(): Promise<LoadReport> {
     await this.load.stop();
     const report: LoadReport = { statuses: new Map(), errors: new Map(), reusedSocketErrors: 0, answered: 0 };
