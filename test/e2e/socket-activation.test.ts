@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { printUncaptured } from '../support/captured-output.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
 import { pulsePerTest } from '../support/pulse-process.js';
 import { RecordedHttpLoad } from '../support/recorded-http-load.js';
@@ -10,7 +11,7 @@ describe('systemd socket activation (end to end, with systemd-socket-activate)',
   const pulses = pulsePerTest();
   before(function () {
     if (!canSocketActivate()) {
-      console.log(`    (skipped: ${SOCKET_ACTIVATE} is missing: apt-get install systemd)`);
+      printUncaptured(`    (skipped: ${SOCKET_ACTIVATE} is missing: apt-get install systemd)`);
       this.skip();
     }
   });
