@@ -31,7 +31,8 @@ const running = new Set<PulseProcess>();
 
 export interface StartOptions {
   workers?: number;
-  env?: Record<string, string>;
+  /** On top of the test defaults; a variable given as undefined is left out (e.g. JWT_SECRET unset). */
+  env?: Record<string, string | undefined>;
   /** Start the primary in its own process group (so a test can signal the whole group). */
   detached?: boolean;
   /** Wait until /health answers 200 (default true). */
@@ -189,7 +190,7 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
   const [port, adminPort] = options.ports ? [options.ports.port, options.ports.adminPort] : await Promise.all([freePort(), freePort()]);
   // The control socket's directory, unless the test picked the socket: removed once the primary exits.
   const socketDir = options.env?.CONTROL_SOCKET ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-test-'));
-  const env: Record<string, string> = {
+  const withDefaults: Record<string, string | undefined> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
     NODE_ENV: 'test',
@@ -206,6 +207,7 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
     ...(socketDir && { CONTROL_SOCKET: path.join(socketDir, 'pulse.sock') }),
     ...options.env,
   };
+  const env = Object.fromEntries(Object.entries(withDefaults).filter((entry): entry is [string, string] => entry[1] !== undefined));
   // Detached: the primary leads its own process group, so the after hook can kill the
   // whole tree, and a test can signal the group like a terminal's Ctrl+C does.
   const [file, ...args] = options.command ?? [process.execPath, options.entry ?? PRIMARY_ENTRY];
