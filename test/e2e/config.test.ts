@@ -1,6 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { expect } from 'chai';
+import jwt from 'jsonwebtoken';
+import { sendJson, signUpThrough } from '../support/journal-client.js';
 import { PRIMARY_ENTRY, PROJECT_ROOT, pulsePerTest } from '../support/pulse-process.js';
+
+/** The secret an unset JWT_SECRET falls back to outside production (published in the source). */
+const DEVELOPMENT_SECRET = 'pulse-development-secret-change-me';
 
 function startWith(env: Record<string, string>) {
   return spawnSync(process.execPath, [PRIMARY_ENTRY], {
@@ -79,7 +84,7 @@ describe('bad configuration stops startup with one clear line and exit code 78',
 
   describe('NODE_ENV=production refuses a weak JWT_SECRET (one line naming it, never the value)', () => {
     const weak: Array<[string, string, string]> = [
-      ['the published development secret', 'pulse-development-secret-change-me', 'is the published development secret'],
+      ['the published development secret', DEVELOPMENT_SECRET, 'is the published development secret'],
       ['16 spaces', ' '.repeat(16), 'is only whitespace'],
       ['31 characters', 'abcdefghijklmnopqrstuvwxyz01234', 'must be at least 32 characters'],
       ['one character repeated', 'z'.repeat(48), 'must have at least 10 different characters (it has 1)'],
@@ -104,8 +109,20 @@ describe('bad configuration stops startup with one clear line and exit code 78',
     const pulses = pulsePerTest();
     const WARNING = 'JWT_SECRET is unset or the published development secret: anyone can sign tokens this service accepts (refused when NODE_ENV=production)';
 
+    it('warns once when JWT_SECRET is unset, and the tokens it signs are accepted (the documented fallback)', async () => {
+      const unset = await pulses.start({ workers: 1, env: { NODE_ENV: 'development', JWT_SECRET: undefined } });
+      expect(unset.env).to.not.have.property('JWT_SECRET');
+      const warnings = unset.logs.filter((line) => line.msg === WARNING);
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]).to.include({ level: 40, role: 'primary' });
+      // It runs with the published development secret: a token signed with it is accepted.
+      const { userId } = await signUpThrough(unset);
+      const forged = jwt.sign({ user_id: userId, exp: Math.floor(Date.now() / 1000) + 60 }, DEVELOPMENT_SECRET);
+      expect((await sendJson(unset, 'GET', '/entries', { token: forged })).status).to.equal(200);
+    });
+
     it('warns once when JWT_SECRET is the development secret, and not for a real one', async () => {
-      const development = await pulses.start({ workers: 1, env: { NODE_ENV: 'development', JWT_SECRET: 'pulse-development-secret-change-me' } });
+      const development = await pulses.start({ workers: 1, env: { NODE_ENV: 'development', JWT_SECRET: DEVELOPMENT_SECRET } });
       const warnings = development.logs.filter((line) => line.msg === WARNING);
       expect(warnings).to.have.length(1);
       expect(warnings[0]).to.include({ level: 40, role: 'primary' });

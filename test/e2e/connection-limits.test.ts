@@ -73,7 +73,7 @@ describe('slow and idle connections, and the connection cap (end to end)', funct
     const pulse = await pulses.start({ workers: 1, env: { MAX_CONNECTIONS_PER_WORKER: String(cap), HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS) } });
     const held = Array.from({ length: cap }, () => rawConnection(pulse.port));
     opened.push(...held.map((h) => h.socket));
-    await sleep(300);
+    await waitFor(async () => sampleValue((await scrapeMetrics(pulse)).samples, 'pulse_open_connections') === cap, 'the worker to hold all of them');
     const extra = rawConnection(pulse.port);
     opened.push(extra.socket);
     const { data, closedAfterMs } = await extra.outcome;
@@ -99,6 +99,7 @@ describe('slow and idle connections, and the connection cap (end to end)', funct
         req.on('error', reject);
       });
     const first = await Promise.all(Array.from({ length: 400 }, get));
+    // The clients stay idle a while (below HTTP_KEEP_ALIVE_TIMEOUT_MS): nothing to wait for.
     await sleep(1000);
     const second = await Promise.all(Array.from({ length: 400 }, get));
     agent.destroy();

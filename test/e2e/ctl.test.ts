@@ -5,11 +5,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { ExitCode } from '../../src/shared/exit-codes.js';
-import { runCtl, runPulseCommand } from '../support/ctl.js';
+import { CLI_ENTRY, CtlRun, runCtl, runPulseCommand } from '../support/ctl.js';
 import { PROJECT_ROOT, startPulse, type PulseProcess } from '../support/pulse-process.js';
 import { waitFor } from '../support/wait.js';
 
-const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-ctl-'));
+const tempDirs: string[] = [];
+const tempDir = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-ctl-'));
+  tempDirs.push(dir);
+  return dir;
+};
 
 /** A socket file whose owner died without removing it (what a SIGKILLed primary leaves). */
 async function staleSocketAt(socketPath: string): Promise<void> {
@@ -30,6 +35,7 @@ describe('pulse ctl and the control socket (end to end)', function () {
   const started: PulseProcess[] = [];
   afterEach(async () => {
     for (const proc of started.splice(0)) await proc.stop();
+    for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
   });
   const start = async (...args: Parameters<typeof startPulse>) => {
     const proc = await startPulse(...args);
@@ -105,10 +111,52 @@ describe('pulse ctl and the control socket (end to end)', function () {
     }
   });
 
+  it('a caller without permission on the control socket gets exit 77 and what to do; the primary is unaffected', async () => {
+    const pulse = await start({ workers: 1 });
+    const socketPath = pulse.env.CONTROL_SOCKET!;
+    let denied: { code: number | null; stderr: string };
+    if (process.getuid?.() === 0) {
+      // Permissions do not stop root: ask as nobody, who cannot enter the socket's 0700 directory.
+      const asNobody = spawnSync(process.execPath, [CLI_ENTRY, 'ctl', 'status'], {
+        cwd: PROJECT_ROOT,
+        env: { PATH: process.env.PATH ?? '', CONTROL_SOCKET: socketPath },
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+      });
+      denied = { code: asNobody.status, stderr: asNobody.stderr };
+    } else {
+      fs.chmodSync(socketPath, 0);
+      try {
+        denied = await runCtl(['status'], pulse.env);
+      } finally {
+        fs.chmodSync(socketPath, 0o600);
+      }
+    }
+    expect(denied.code, denied.stderr).to.equal(ExitCode.noPermission);
+    expect(denied.stderr.trim()).to.equal(
+      `pulse ctl status: permission denied on the control socket ${socketPath}: run this as the service user (for example: sudo -u pulse ...)`,
+    );
+    const status = await runCtl(['status'], pulse.env);
+    expect(status.code, status.stderr).to.equal(0);
+  });
+
   it('`wait-ready` waits for a primary that is still starting (no socket yet) until every worker is ready', async () => {
-    const env = { CONTROL_SOCKET: path.join(tempDir(), 'later', 'pulse.sock') };
-    const pulse = await start({ workers: 2, env, waitHealthy: false });
-    const waited = await runCtl(['wait-ready', '--timeout', '30000'], pulse.env);
+    const socketPath = path.join(tempDir(), 'later', 'pulse.sock');
+    // NODE_DEBUG=net: ctl's connection attempts show on its stderr.
+    const waiting = new CtlRun(['wait-ready', '--timeout', '30000'], { PATH: process.env.PATH ?? '', CONTROL_SOCKET: socketPath, NODE_DEBUG: 'net' });
+    const attempts = () => waiting.stderr.split(`attempting to connect to ${socketPath}`).length - 1;
+    let pulse: PulseProcess;
+    try {
+      // Two attempts: the first found no socket, and ctl kept waiting instead of giving up.
+      await waitFor(() => attempts() >= 2, 'ctl to try the missing socket twice');
+      expect(fs.existsSync(socketPath)).to.equal(false);
+      pulse = await start({ workers: 2, env: { CONTROL_SOCKET: socketPath }, waitHealthy: false });
+    } catch (error) {
+      waiting.child.kill();
+      throw error;
+    }
+    const waited = await waiting.done;
     expect(waited.code, waited.stderr).to.equal(0);
     expect(waited.stdout.trim()).to.equal('pulse is ready: 2/2 workers, /health 200');
     const health = await fetch(`${pulse.adminUrl}/health`);

@@ -91,7 +91,7 @@ describe('pm2 with ecosystem.config.js (the real pm2)', function () {
     }, 'every worker replaced', 30_000);
     const report = await load.stop();
 
-    expect(report.answered).to.be.above(100);
+    expect(report.answered, 'traffic flowed during the rollout').to.be.above(0);
     expect(non2xx(report.statuses)).to.deep.equal([]);
     expect(Object.fromEntries(report.errors)).to.deep.equal({});
     const after = await pulseIn(pm2);

@@ -9,7 +9,7 @@ import { RecordedHttpLoad } from '../support/recorded-http-load.js';
 import { parseExposition, sampleValue } from '../support/prometheus-text.js';
 import { type PulseProcess, pulsePerTest } from '../support/pulse-process.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import { sleep } from '../support/wait.js';
+import { waitFor } from '../support/wait.js';
 
 const WORKERS = 3;
 const NO_RATE_LIMIT = { RATE_LIMIT_MAX: '1000000000' };
@@ -24,6 +24,11 @@ function startLoad(pulse: PulseProcess) {
   const autocannon = new AutocannonLoad(`${pulse.url}/ping`, 32);
   const agent = new KeepAliveLoad(pulse.port, '/ping', 8);
   return {
+    /** Resolves once both clients got answers after this call. */
+    async moreAnswers(what: string) {
+      const [fromAutocannon, fromAgent] = [autocannon.report.answered, agent.answered];
+      await waitFor(() => autocannon.report.answered > fromAutocannon && agent.answered > fromAgent, what, 15_000);
+    },
     async stop() {
       const [fromAutocannon, fromAgent] = await Promise.all([autocannon.stop(), agent.stop()]);
       return { fromAutocannon, fromAgent };
@@ -38,16 +43,14 @@ function startLoad(pulse: PulseProcess) {
 async function expectZeroDowntimeRollout(pulse: PulseProcess, rollout: () => Promise<void>): Promise<void> {
   const before = await pulse.workerPids();
   const load = startLoad(pulse);
-  await sleep(500);
+  await load.moreAnswers('the load to be served');
   const watch = new CapacityWatch(pulse.adminUrl);
 
   await rollout();
 
   const capacity = await watch.stop();
-  await sleep(300);
+  await load.moreAnswers('the new workers to serve the load');
   const { fromAutocannon, fromAgent } = await load.stop();
-  expect(fromAutocannon.answered, 'autocannon answered requests').to.be.above(500);
-  expect(fromAgent.answered, 'agent answered requests').to.be.above(100);
   expect(non2xx(fromAutocannon.statuses), 'autocannon non-2xx').to.deep.equal([]);
   expect(Object.fromEntries(fromAutocannon.errors), 'autocannon socket errors').to.deep.equal({});
   expect(non2xx(fromAgent.statuses), 'agent non-2xx').to.deep.equal([]);
@@ -119,15 +122,33 @@ describe('rolling restart (end to end)', function () {
     expect(await metric(pulse, 'pulse_rolling_restarts_total', {})).to.equal(1);
   });
 
-  it('SIGTERM during a rollout, while the replacement is still loading: the rollout stops, every worker drains, exit 0', async () => {
-    const pulse = await pulses.start({ workers: WORKERS, env: NO_RATE_LIMIT });
+  it('SIGTERM during a rollout, while the replacement is still loading: it is stopped before it listens, the rollout stops, every old worker drains, exit 0', async () => {
+    // New Redis connections are refused: the replacement boots without Redis, which the
+    // serving workers reach, so it is not admitted and stays loading until the signal.
+    const redis = new URL(TEST_REDIS_URL);
+    const proxy = new TcpProxy(redis.hostname, Number(redis.port || 6379));
+    proxies.push(proxy);
+    await proxy.start();
+    const pulse = await pulses.start({ workers: WORKERS, env: { ...NO_RATE_LIMIT, REDIS_URL: `redis://127.0.0.1:${proxy.port}` } });
+    const oldPids = await pulse.workerPids();
+    await proxy.refuseNew();
+    const from = pulse.logs.length;
     const reload = new CtlRun(['reload'], pulse.env);
-    await reload.waitForOutput('(1/3)');
+    const replacement = await pulse.waitForLog((l) => l.msg === 'worker forked' && l.replacement === true, 15_000, from);
+    const linesOf = (worker: unknown) => pulse.logs.filter((l) => l.role === 'worker' && l.worker === worker).map((l) => l.msg);
+    await pulse.waitForLog((l) => l.role === 'worker' && l.worker === replacement.worker && l.msg === 'booted; waiting for the primary to admit it', 15_000, from);
+    expect(linesOf(replacement.worker), 'the replacement is still loading').to.not.include('ready');
     pulse.signal('SIGTERM');
 
     const exit = await pulse.waitExit(15_000);
     const result = await reload.done;
     expect(exit.code, pulse.tail()).to.equal(0);
+    expect(linesOf(replacement.worker)).to.include('stopped before serving').and.not.include('ready');
+    for (const pid of oldPids) {
+      const exited = pulse.logs.find((l) => l.msg === 'worker exited' && l.workerPid === pid);
+      expect(exited?.code, `old worker ${pid} drained and exited 0`).to.equal(0);
+    }
+    expect(pulse.logs.filter((l) => l.msg === 'drain finished')).to.have.length(WORKERS);
     expect(pulse.logs.some((l) => l.msg === 'shutdown complete: every worker drained')).to.equal(true);
     expect(result.code).to.equal(1);
     expect(result.stderr).to.match(/the rolling restart was stopped by a shutdown|closed the control connection/);
@@ -169,7 +190,7 @@ describe('rolling restart (end to end)', function () {
     expect(capacity.dips).to.deep.equal([]);
     expect(non2xx(served.statuses)).to.deep.equal([]);
     expect(Object.fromEntries(served.errors)).to.deep.equal({});
-    expect(served.answered).to.be.above(100);
+    expect(served.answered, 'the old workers served throughout').to.be.above(0);
     expect(await metric(pulse, 'pulse_rolling_restarts_total', { result: 'failed' })).to.equal(1);
     expect(pulse.logs.some((l) => l.msg === 'rolling restart failed; remaining old workers kept')).to.equal(true);
     const health = await fetch(`${pulse.adminUrl}/health`);

@@ -3,7 +3,7 @@ import { AutocannonLoad } from '../support/autocannon-load.js';
 import { forEachDatabase } from '../support/database-backends.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
 import { pulsePerTest } from '../support/pulse-process.js';
-import { sleep } from '../support/wait.js';
+import { waitFor } from '../support/wait.js';
 
 const AUTOCANNON_CONNECTIONS = 32;
 const COMPLIANT_LOOPS = 16;
@@ -17,15 +17,19 @@ forEachDatabase('SIGTERM under continuous keep-alive load (end to end)', functio
     const autocannon = new AutocannonLoad(`${pulse.url}/ping`, AUTOCANNON_CONNECTIONS);
     const compliant = new KeepAliveLoad(pulse.port, '/ping', COMPLIANT_LOOPS);
 
-    await sleep(1500);
+    // Every connection busy (about one answer each so far) when the signal comes.
+    await waitFor(
+      () => autocannon.report.answered >= AUTOCANNON_CONNECTIONS && compliant.answered >= COMPLIANT_LOOPS,
+      'both clients to be served on all their connections',
+    );
     pulse.signal('SIGTERM');
     const exit = await pulse.waitExit(6000);
     const viaAutocannon = await autocannon.stop();
     const viaCompliant = await compliant.stop();
 
     expect(exit.code).to.equal(0);
-    expect(viaAutocannon.answered).to.be.above(100);
-    expect(viaCompliant.answered).to.be.above(50);
+    expect(viaAutocannon.answered).to.be.above(0);
+    expect(viaCompliant.answered).to.be.above(0);
     expect([...viaAutocannon.statuses.keys()]).to.deep.equal([200]);
     expect([...viaCompliant.statuses.keys()]).to.deep.equal([200]);
 

@@ -122,8 +122,11 @@ describe('coordinated graceful shutdown (end to end)', function () {
     await pulse.waitForLog((l) => l.msg === 'drain started');
     pulse.signal('SIGTERM');
     const exit = await pulse.waitExit(2000);
-    expect(exit.code).to.not.equal(0);
+    // The documented code of a forced stop (README, "Signals").
+    expect(exit.code).to.equal(130);
+    expect(pulse.logs.some((l) => l.msg === 'second signal during shutdown: killing workers and exiting now')).to.equal(true);
     await waitFor(() => !isAlive(workerPid!), 'the worker to be killed', 2000);
+    expect(await slow.response(), 'the request in flight was cut, not answered').to.deep.equal({ cut: true });
   });
 });
 
@@ -137,8 +140,7 @@ describe('the primary dies', function () {
     const pids = await pulse.workerPids();
     expect(pids).to.have.length(2);
     process.kill(pulse.pid, 'SIGKILL');
-    await sleep(shutdownTimeoutMs + 1000);
-    for (const pid of pids) expect(isAlive(pid), `worker ${pid} still alive`).to.equal(false);
+    await waitFor(() => pids.every((pid) => !isAlive(pid)), 'every worker to exit', shutdownTimeoutMs + 1000);
     expect(pulse.logs.filter((l) => l.msg === 'drain started' && l.reason === 'primary gone')).to.have.length(2);
   });
 });
@@ -151,12 +153,12 @@ describe('signals while the primary is still starting', function () {
 
   it('ignores SIGHUP/SIGTTIN instead of dying, and exits 0 on SIGTERM with nothing to drain', async () => {
     // A "database" that accepts connections and never answers keeps the primary in its migration step.
-    blackHole = net.createServer(() => undefined);
+    let migrationConnections = 0;
+    blackHole = net.createServer(() => (migrationConnections += 1));
     await new Promise<void>((resolve) => blackHole!.listen(0, '127.0.0.1', resolve));
     const port = (blackHole.address() as net.AddressInfo).port;
     const pulse = await pulses.start({ workers: 1, waitHealthy: false, env: { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/pulse` } });
-    await pulse.waitForLog((l) => l.msg === 'starting primary');
-    await sleep(200);
+    await waitFor(() => migrationConnections > 0, 'the primary to be in its migration step');
     pulse.signal('SIGHUP');
     pulse.signal('SIGTTIN');
     await pulse.waitForLog((l) => l.msg === 'signal ignored: the primary is still starting' && l.signal === 'SIGTTIN');

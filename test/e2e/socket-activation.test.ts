@@ -1,16 +1,17 @@
 import { expect } from 'chai';
+import { printUncaptured } from '../support/captured-output.js';
 import { KeepAliveLoad } from '../support/keepalive-load.js';
 import { pulsePerTest } from '../support/pulse-process.js';
 import { RecordedHttpLoad } from '../support/recorded-http-load.js';
 import { canSocketActivate, SOCKET_ACTIVATE, startSocketActivated } from '../support/socket-activated.js';
-import { sleep } from '../support/wait.js';
+import { waitFor } from '../support/wait.js';
 
 describe('systemd socket activation (end to end, with systemd-socket-activate)', function () {
   this.timeout(60_000);
   const pulses = pulsePerTest();
   before(function () {
     if (!canSocketActivate()) {
-      console.log(`    (skipped: ${SOCKET_ACTIVATE} is missing: apt-get install systemd)`);
+      printUncaptured(`    (skipped: ${SOCKET_ACTIVATE} is missing: apt-get install systemd)`);
       this.skip();
     }
   });
@@ -24,13 +25,17 @@ describe('systemd socket activation (end to end, with systemd-socket-activate)',
     ]);
     const keepAlive = new KeepAliveLoad(pulse.port, '/ping', 16);
     const fresh = new RecordedHttpLoad({ port: pulse.port, path: '/ping', concurrency: 4, headers: { Connection: 'close' }, timeoutMs: 20_000 });
-    await sleep(500);
+    const bothServedAfter = async (what: string) => {
+      const [keepAliveBefore, freshBefore] = [keepAlive.answered, fresh.answered];
+      await waitFor(() => keepAlive.answered > keepAliveBefore && fresh.answered > freshBefore, what, 15_000);
+    };
+    await bothServedAfter('the load to be served');
 
     const from = pulse.logs.length;
     pulse.signal('SIGUSR2');
     await pulse.waitForLog((l) => l.msg === 'shutdown complete: every worker drained', 15_000, from);
     await pulse.waitForLog((l) => l.msg === 'all workers ready', 30_000, from);
-    await sleep(500);
+    await bothServedAfter('the restarted primary to serve the load');
     const [report] = await Promise.all([keepAlive.stop(), fresh.stop()]);
 
     const primaries = new Set(pulse.logs.filter((l) => l.msg === 'starting primary').map((l) => l.pid));

@@ -157,14 +157,24 @@ describe('entry count cache (Redis, shared by workers)', function () {
       const cache = new EntryListCache(redis, testBreaker(), prefix, metrics);
       await cache.setCount(1, 10);
       server.freeze();
+      const waits: number[] = [];
+      const timed = async <T>(call: () => Promise<T>): Promise<T> => {
+        const startedAt = performance.now();
+        try {
+          return await call();
+        } finally {
+          waits.push(performance.now() - startedAt);
+        }
+      };
       try {
-        // A hang here would end in mocha's timeout; the deadline is 250 ms.
-        expect(await cache.getCount(1)).to.equal(undefined);
-        await cache.setCount(1, 11);
+        expect(await timed(() => cache.getCount(1))).to.equal(undefined);
+        await timed(() => cache.setCount(1, 11));
       } finally {
         server.unfreeze();
       }
       expect(await lookups(metrics)).to.deep.equal({ error: 1, write_error: 1 });
+      // Each call waited for its 250 ms deadline (Redis was asked), and not much longer.
+      for (const waitedMs of waits) expect(waitedMs).to.be.within(200, 1000);
     });
 
     it('redoes an invalidation that failed while Redis was away, before its stale count is used', async () => {

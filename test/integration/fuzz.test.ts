@@ -210,6 +210,11 @@ describe('journal API: fuzz (random and hostile requests at every route)', funct
         if (/^\/health(\?|$)/.test(request.path) && ['GET', 'HEAD'].includes(request.method)) continue;
         expect(res.status, `${label}: ${res.text.slice(0, 200)} ${JSON.stringify(request.headers).slice(0, 200)} ${JSON.stringify(String(request.body).slice(0, 200))}`).to.be.below(500);
         // 431 comes from Node's HTTP parser (headers over 16 KiB), before any app code runs.
+        if (res.status < 400 && request.method !== 'HEAD') {
+          // A success is a real answer: the ping text, or JSON that says so.
+          if (/^\/ping(\?|$)/.test(request.path)) expect(res.text, label).to.equal('Ping response: pong');
+          else expect(JSON.parse(res.text), label).to.have.property('success', true);
+        }
         if (res.status >= 400 && res.status !== 431 && request.method !== 'HEAD') {
           let body;
           try {
@@ -228,17 +233,17 @@ describe('journal API: fuzz (random and hostile requests at every route)', funct
     for (const status of [200, 400, 401, 404, 405, 413]) expect(statuses.get(status) ?? 0, `status ${status}`).to.be.above(0);
   });
 
-  it('survives malformed HTTP on raw sockets', async () => {
-    const raw = [
-      'GET /entries HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
-      'POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n',
-      'POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"email":',
-      'POST /entries HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
-      'GET /entries?id=%%% HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \u0001\r\n\r\n',
-      'GARBAGE\r\n\r\n',
-      `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+  it('answers malformed HTTP on raw sockets with the right 4xx, never silence', async () => {
+    const raw: Array<[payload: string, status: number]> = [
+      ['GET /entries HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+      ['POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', 400],
+      ['POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"email":', 400],
+      ['POST /entries HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400],
+      ['GET /entries?id=%%% HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \u0001\r\n\r\n', 400],
+      ['GARBAGE\r\n\r\n', 400],
+      [`GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 431],
     ];
-    for (const payload of raw) {
+    for (const [payload, expected] of raw) {
       const answer = await new Promise<string>((resolve) => {
         const socket = net.connect(api.port, '127.0.0.1');
         let received = '';
@@ -249,8 +254,8 @@ describe('journal API: fuzz (random and hostile requests at every route)', funct
         // Requests whose body never completes are ended from our side.
         setTimeout(() => socket.end(), 300);
       });
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
-      expect(status < 500, `${JSON.stringify(payload.slice(0, 60))} -> ${answer.slice(0, 80)}`).to.equal(true);
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1];
+      expect(status, `${JSON.stringify(payload.slice(0, 60))} -> ${JSON.stringify(answer.slice(0, 80))}`).to.equal(String(expected));
     }
   });
 

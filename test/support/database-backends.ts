@@ -3,7 +3,8 @@ import { uniqueDatabaseUrl, uniqueSqliteDirectory, uniqueSqliteUrl } from './dat
 
 /** How a test starts the real service on a database: its environment, and where it runs. */
 export interface PulseDatabaseSetup {
-  env: Record<string, string>;
+  /** On top of the test defaults (the test Redis among them); undefined leaves a variable out. */
+  env: Record<string, string | undefined>;
   /** The working directory (default: the repository). */
   cwd?: string;
 }
@@ -27,7 +28,8 @@ export const POSTGRES: DatabaseBackend = {
 };
 
 /**
- * The embedded database. A started Pulse gets the default: DATABASE_URL unset, in a
+ * The embedded database. A started Pulse gets the whole embedded default, as on a fresh
+ * machine: DATABASE_URL and REDIS_URL unset (so the primary holds the rate limits), in a
  * temporary working directory, so the file is <that directory>/var/pulse.sqlite (never
  * the repository's ./var).
  */
@@ -35,7 +37,7 @@ export const SQLITE: DatabaseBackend = {
   name: 'SQLite',
   client: 'sqlite',
   uniqueUrl: uniqueSqliteUrl,
-  forPulse: () => ({ env: {}, cwd: uniqueSqliteDirectory('pulse') }),
+  forPulse: () => ({ env: { REDIS_URL: undefined }, cwd: uniqueSqliteDirectory('pulse') }),
 };
 
 export const DATABASE_BACKENDS: readonly DatabaseBackend[] = [POSTGRES, SQLITE];

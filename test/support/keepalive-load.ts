@@ -17,8 +17,14 @@ export interface LoadReport {
 export class KeepAliveLoad {
   private readonly load: RecordedHttpLoad;
 
-  constructor(port: number, path: string, concurrency: number, headers: Record<string, string> = {}) {
-    this.load = new RecordedHttpLoad({ port, path, concurrency, headers });
+  /** `pauseMs`: each loop pauses this long between its requests (a paced load); none by default. */
+  constructor(port: number, path: string, concurrency: number, headers: Record<string, string> = {}, pauseMs?: number) {
+    this.load = new RecordedHttpLoad({ port, path, concurrency, headers, pauseMs });
+  }
+
+  /** Requests answered so far (any status). */
+  get answered(): number {
+    return this.load.answered;
   }
 
   async stop(): Promise<LoadReport> {

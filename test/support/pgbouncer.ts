@@ -86,6 +86,7 @@ export class PgBouncerProcess {
     fs.chmodSync(dir, 0o755);
 
     const child = spawn(PGBOUNCER_BINARY, [ini], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
     const bouncer = new PgBouncerProcess(port, child);
     await bouncer.waitUp();
     return bouncer;

@@ -32,9 +32,13 @@ const running = new Set<PulseProcess>();
 
 export interface StartOptions {
   workers?: number;
-  /** Default PostgreSQL (a fresh database); SQLite: the embedded default, DATABASE_URL unset, in a temporary working directory. */
+  /**
+   * Default PostgreSQL (a fresh database) and the test Redis; SQLite: the embedded default,
+   * DATABASE_URL and REDIS_URL unset, in a temporary working directory.
+   */
   database?: DatabaseBackend;
-  env?: Record<string, string>;
+  /** On top of the test defaults; a variable given as undefined is left out (e.g. JWT_SECRET unset). */
+  env?: Record<string, string | undefined>;
   /** Start the primary in its own process group (so a test can signal the whole group). */
   detached?: boolean;
   /** Wait until /health answers 200 (default true). */
@@ -192,9 +196,10 @@ function killTree(proc: PulseProcess): void {
 
 export async function startPulse(options: StartOptions = {}): Promise<PulseProcess> {
   const [port, adminPort] = options.ports ? [options.ports.port, options.ports.adminPort] : await Promise.all([freePort(), freePort()]);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-test-'));
   const database = (options.database ?? POSTGRES).forPulse();
-  const env: Record<string, string> = {
+  // The control socket's directory, unless the test picked the socket: removed once the primary exits.
+  const socketDir = options.env?.CONTROL_SOCKET ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-test-'));
+  const withDefaults: Record<string, string | undefined> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
     NODE_ENV: 'test',
@@ -203,14 +208,15 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
     ADMIN_PORT: String(adminPort),
     ADMIN_HOST: '127.0.0.1',
     WORKERS: String(options.workers ?? 2),
-    ...database.env,
     REDIS_URL: TEST_REDIS_URL,
+    ...database.env,
     REDIS_KEY_PREFIX: uniqueRedisPrefix(),
     JWT_SECRET: 'test-secret-long-enough-for-production-0123',
     LOG_LEVEL: 'info',
-    CONTROL_SOCKET: path.join(tmp, 'pulse.sock'),
+    ...(socketDir && { CONTROL_SOCKET: path.join(socketDir, 'pulse.sock') }),
     ...options.env,
   };
+  const env = Object.fromEntries(Object.entries(withDefaults).filter((entry): entry is [string, string] => entry[1] !== undefined));
   // Detached: the primary leads its own process group, so the after hook can kill the
   // whole tree, and a test can signal the group like a terminal's Ctrl+C does.
   const [file, ...args] = options.command ?? [process.execPath, options.entry ?? PRIMARY_ENTRY];
@@ -221,6 +227,7 @@ export async function startPulse(options: StartOptions = {}): Promise<PulseProce
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
+  if (socketDir) child.once('exit', () => fs.rmSync(socketDir, { recursive: true, force: true }));
   const proc = new PulseProcess(child, port, adminPort, env, options.dropAccessLines);
   proc.cwd = cwd;
   if (options.waitHealthy ?? true) await proc.waitHealthy();

@@ -94,6 +94,11 @@ export class RecordedHttpLoad {
     }
   }
 
+  /** Requests answered so far (any status). */
+  get answered(): number {
+    return this.records.filter((record) => record.status !== undefined).length;
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,22 +18,39 @@ export class RedisServerProcess {
   private child: ChildProcess | undefined;
   private readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-redis-'));
 
-  constructor(readonly port: number) {}
+  /** `tls`: TLS only (no plain port), with a self-signed certificate for 127.0.0.1 (see `caFile`). */
+  constructor(
+    readonly port: number,
+    readonly tls = false,
+  ) {}
 
-  static async start(): Promise<RedisServerProcess> {
-    const server = new RedisServerProcess(await freePort());
+  static async start(options: { tls?: boolean } = {}): Promise<RedisServerProcess> {
+    const server = new RedisServerProcess(await freePort(), options.tls);
     await server.restart();
     return server;
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'rediss' : 'redis'}://127.0.0.1:${this.port}`;
+  }
+
+  /** The certificate a TLS server presents, to be trusted by clients (e.g. NODE_EXTRA_CA_CERTS). */
+  get caFile(): string {
+    return path.join(this.dir, 'cert.pem');
+  }
+
+  private tlsArgs(): string[] {
+    const key = path.join(this.dir, 'key.pem');
+    if (!fs.existsSync(this.caFile)) {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', this.caFile], { stdio: 'ignore' });
+    }
+    return ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', this.caFile, '--tls-key-file', key, '--tls-ca-cert-file', this.caFile, '--tls-auth-clients', 'no'];
   }
 
   /** Starts the server (again) on its port, loading the snapshot if one was saved. */
   async restart(): Promise<void> {
     if (this.child) throw new Error('redis-server is already running');
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    const args = [...(this.tls ? this.tlsArgs() : ['--port', String(this.port)]), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
     args.push('--daemonize', 'no', '--dir', this.dir, '--dbfilename', 'dump.rdb');
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;

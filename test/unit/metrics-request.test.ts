@@ -5,17 +5,24 @@ import { expect } from 'chai';
 import Koa from 'koa';
 import { createAppMetrics, UNMATCHED_ROUTE, type AppMetrics } from '../../src/app/metrics.js';
 import { requestMetrics } from '../../src/app/request-metrics.js';
-import type { Database } from '../../src/db/database.js';
-import type { RedisClient } from '../../src/cache/redis.js';
+import { closeRedis, createRedis, type RedisClient } from '../../src/cache/redis.js';
+import { createDatabase, type Database } from '../../src/db/database.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { POSTGRES_ADMIN_URL, TEST_REDIS_URL } from '../support/databases.js';
 import { labelValues, parseExposition, sampleValue } from '../support/prometheus-text.js';
 
 describe('request metrics (unit): labelled by route pattern, never by raw URL', () => {
   let server: http.Server;
   let metrics: AppMetrics;
   let base: string;
+  let db: Database;
+  let redis: RedisClient;
 
   before(async () => {
-    metrics = createAppMetrics({ db: { client: {} } as unknown as Database, redis: { isReady: true } as RedisClient });
+    db = createDatabase(POSTGRES_ADMIN_URL, 1);
+    redis = createRedis(TEST_REDIS_URL, createLogger('test', 'silent'));
+    await redis.connect();
+    metrics = createAppMetrics({ db, redis });
     const router = new Router();
     router.get('/things/:id', (ctx) => {
       ctx.body = { id: ctx.params.id };
@@ -32,7 +39,11 @@ describe('request metrics (unit): labelled by route pattern, never by raw URL', 
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await db.destroy();
+    await closeRedis(redis);
+  });
 
   it('counts and times by method, route pattern and status; unmatched paths share one label', async () => {
     for (const id of ['1', '2', 'abc']) expect((await fetch(`${base}/things/${id}`)).status).to.equal(200);
@@ -46,5 +57,8 @@ describe('request metrics (unit): labelled by route pattern, never by raw URL', 
     expect(labelValues(samples, 'http_requests_total', 'route')).to.deep.equal([UNMATCHED_ROUTE, '/things', '/things/:id'].sort());
     expect(sampleValue(samples, 'http_request_duration_seconds_count', { route: '/things/:id', status: '200' })).to.equal(3);
     expect(labelValues(samples, 'http_request_duration_seconds_bucket', 'route')).to.have.length(3);
+    // The same registry reads the real clients it was given.
+    expect(sampleValue(samples, 'pulse_redis_up', {})).to.equal(1);
+    expect(labelValues(samples, 'pulse_db_pool_connections', 'state')).to.deep.equal(['free', 'pending_acquire', 'pending_create', 'used']);
   });
 });

@@ -500,6 +500,23 @@ describe('Supervisor (unit, fake cluster and clock)', () => {
       expect(h.cluster.get(3).told('serve')).to.equal(false);
     });
 
+    it('recycles a worker at the first report that reaches its request limit (MAX_REQUESTS_PER_WORKER + under 10% jitter), not before, not later', async () => {
+      const decidedAt: number[] = [];
+      for (let run = 0; run < 30; run += 1) {
+        const h = harness({ maxRequestsPerWorker: 100 });
+        h.supervisor.start(1);
+        h.boot(1);
+        let served = 90;
+        while (h.cluster.forked.length === 1 && served < 200) h.heartbeat(1, { requestsServed: (served += 1) });
+        expect(h.cluster.forked, `a replacement forked by ${served} requests`).to.deep.equal([1, 2]);
+        decidedAt.push(served);
+        h.boot(2);
+        expect(h.cluster.get(1).sent).to.deep.include({ type: 'drain', reason: 'max_requests' });
+      }
+      for (const served of decidedAt) expect(served).to.be.within(100, 109);
+      expect(new Set(decidedAt).size, 'the limit is jittered').to.be.above(1);
+    });
+
     it('recycles a worker over its memory limit through a replacement, new first', async () => {
       const h = harness({ maxWorkerMemoryMb: 100 });
       h.supervisor.start(1);

@@ -69,12 +69,19 @@ describe('TokenVerifier', () => {
 
   it('keeps at most `capacity` tokens, dropping the oldest, and still verifies a dropped one', async () => {
     const exp = Math.floor(T0 / 1000) + 3600;
-    const { verifier } = verifierAt(T0, 3);
+    const { users, verifier } = verifierAt(T0, 3);
     const tokens = [1, 2, 3, 4].map((userId) => signed({ user_id: userId, exp }));
     for (const token of tokens) await verifier.userIdOf(token);
     expect(verifier.size).to.equal(3);
+    const remembered = () => tokens.map((token) => verifier.rememberedUserId(token));
+    expect(remembered(), 'the first token out, the newest three kept').to.deep.equal([undefined, 2, 3, 4]);
+
+    // The dropped token is verified again (its user looked up again) and comes back in,
+    // pushing out what is now the oldest.
     expect(await verifier.userIdOf(tokens[0]!)).to.equal(1);
+    expect(users.lookups).to.deep.equal([1, 2, 3, 4, 1]);
     expect(verifier.size).to.equal(3);
+    expect(remembered()).to.deep.equal([1, undefined, 3, 4]);
   });
 
   it('refuses a token without exp (jsonwebtoken alone would accept it forever)', async () => {
