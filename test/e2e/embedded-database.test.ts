@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
+import { createClient } from 'redis';
 import { SQLITE } from '../support/database-backends.js';
 import { uniqueSqliteDirectory } from '../support/databases.js';
 import { sendJson, signUpThrough } from '../support/journal-client.js';
@@ -10,12 +12,39 @@ import { PRIMARY_ENTRY, PROJECT_ROOT, pulsePerTest } from '../support/pulse-proc
 
 const EMBEDDED_LINE = /^database: the embedded SQLite file /;
 
+/** A port that accepts and counts connections, answering nothing. */
+async function countingListener(): Promise<{ port: number; connections: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const listener = { port: 0, connections: 0, close: () => new Promise<void>((resolve) => (sockets.forEach((s) => s.destroy()), server.close(() => resolve()))) };
+  const server = net.createServer((socket) => {
+    listener.connections += 1;
+    sockets.add(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  listener.port = (server.address() as net.AddressInfo).port;
+  return listener;
+}
+
+/** Clients connected to the Redis on 127.0.0.1:6379, the one a client without a URL would reach (this check's own excluded). */
+async function connectedRedisClients(): Promise<number> {
+  const client = createClient({ url: 'redis://127.0.0.1:6379' });
+  await client.connect();
+  try {
+    return Number(/connected_clients:(\d+)/.exec(await client.info('clients'))![1]) - 1;
+  } finally {
+    await client.close();
+  }
+}
+
 describe('the embedded SQLite database (end to end)', function () {
   this.timeout(60_000);
   const pulses = pulsePerTest();
 
-  it('DATABASE_URL unset: one start-up line says where the data lives; the cluster serves the whole API from ./var/pulse.sqlite in WAL mode', async () => {
-    const pulse = await pulses.start({ workers: 2, database: SQLITE });
+  it('a fresh machine (DATABASE_URL and REDIS_URL unset, Postgres pointed nowhere): one start-up line says where the data lives; the cluster serves the whole API from ./var/pulse.sqlite in WAL mode and never reaches for Postgres or Redis', async () => {
+    // Were Pulse to fall back to a server anyway: libpq's variables lead to a port that only counts, Redis' default is watched.
+    const nowhere = await countingListener();
+    const redisClientsBefore = await connectedRedisClients();
+    const pulse = await pulses.start({ workers: 2, database: SQLITE, env: { PGHOST: '127.0.0.1', PGPORT: String(nowhere.port) } });
     const file = path.join(pulse.cwd, 'var/pulse.sqlite');
     const lines = pulse.logs.filter((l) => EMBEDDED_LINE.test(l.msg));
     expect(lines, 'one line').to.have.length(1);
@@ -49,10 +78,13 @@ describe('the embedded SQLite database (end to end)', function () {
 
     const health = await fetch(`${pulse.adminUrl}/health`);
     expect(health.status).to.equal(200);
-    expect(await health.json()).to.include({ status: 'healthy', database: 'connected' });
+    expect(await health.json()).to.include({ status: 'healthy', database: 'connected', redis: 'not configured' });
     const metrics = await (await fetch(`${pulse.adminUrl}/metrics`)).text();
     expect(metrics).to.match(/^http_requests_total\{method="POST",route="\/entries",status="201"\} 24$/m);
     expect(metrics).to.match(/^pulse_db_pool_connections\{state="used"\} \d+$/m);
+    expect(nowhere.connections, 'connections to the Postgres pointed at').to.equal(0);
+    expect(await connectedRedisClients(), 'clients of the Redis on its default port').to.be.at.most(redisClientsBefore);
+    await nowhere.close();
 
     const reader = new Database(file, { readonly: true, fileMustExist: true });
     try {
