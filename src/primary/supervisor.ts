@@ -15,7 +15,7 @@ export type { RolloutResult } from './rollout.js';
 
 /** How often the primary's loop runs when nothing else wakes it. */
 export const TICK_MS = 100;
-/** A tick this much later than due means the primary itself did not run (VM pause, freeze). */
+/** A loop run this much later than the tick was due means the primary itself did not run (VM pause, freeze). */
 const PAUSE_TOLERANCE_MS = 1000;
 /** After a failed recycling, the old worker is kept this long before the next attempt. */
 const RECYCLE_RETRY_AFTER_MS = 30_000;
@@ -116,7 +116,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private allReadyAnnounced = false;
   private respawnNotBefore = 0;
   private recycleNotBefore = 0;
-  private lastTickAt: number;
+  /** When the loop last ran: ticks keep the gap near TICK_MS unless the primary stood still. */
+  private lastRunAt: number;
   private reconciling = false;
   private reconcileAgain = false;
 
@@ -128,7 +129,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     private readonly metrics: SupervisorMetrics,
   ) {
     super();
-    this.lastTickAt = clock.now();
+    this.lastRunAt = clock.now();
     cluster.on('message', (id, message) => this.onMessage(id, message));
     cluster.on('exit', (id, code, signal) => this.onExit(id, code, signal));
     cluster.on('stranded', (outcome) => {
@@ -180,16 +181,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.reconcile();
   }
 
-  /** The periodic tick: notices its own lateness (the primary was paused) before judging workers. */
+  /** The periodic tick: a loop run when nothing else wakes the supervisor. */
   tick(): void {
-    const now = this.clock.now();
-    const lost = now - this.lastTickAt - TICK_MS;
-    this.lastTickAt = now;
-    if (lost > PAUSE_TOLERANCE_MS) {
-      this.log.warn({ pausedMs: Math.round(lost) }, 'the primary was paused (VM pause, freeze or CPU starvation): every worker gets a fresh grace period');
-      for (const worker of this.all.values()) worker.forgive(lost, now);
-      if (this.respawnNotBefore > now - lost) this.respawnNotBefore += lost;
-    }
     this.reconcile();
   }
 
@@ -416,6 +409,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     this.reconciling = true;
     try {
+      this.noticePause(this.clock.now());
       do {
         this.reconcileAgain = false;
         this.reconcileOnce(this.clock.now());
@@ -424,6 +418,21 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.reconciling = false;
     }
     this.updateGauges();
+  }
+
+  /**
+   * Whatever woke the loop (the tick, or a worker's message that arrived first after a
+   * thaw), a long gap since the last run means the primary did not run: the deadlines it
+   * slept through are moved before any worker is judged, or a worker that spoke first
+   * after the thaw would vouch that its silent peers hung.
+   */
+  private noticePause(now: number): void {
+    const lost = now - this.lastRunAt - TICK_MS;
+    this.lastRunAt = now;
+    if (lost <= PAUSE_TOLERANCE_MS) return;
+    this.log.warn({ pausedMs: Math.round(lost) }, 'the primary was paused (VM pause, freeze or CPU starvation): every worker gets a fresh grace period');
+    for (const worker of this.all.values()) worker.forgive(lost, now);
+    if (this.respawnNotBefore > now - lost) this.respawnNotBefore += lost;
   }
 
   private reconcileOnce(now: number): void {

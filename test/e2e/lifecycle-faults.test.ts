@@ -48,9 +48,8 @@ describe('lifecycle under faults: pauses, silence, crashes (end to end)', functi
     const workers = await pulse.workerPids();
     const keepAlive = new RecordedHttpLoad({ port: pulse.port, path: '/ping', concurrency: 16, timeoutMs: 30_000 });
     const fresh = new RecordedHttpLoad({ port: pulse.port, path: '/ping', concurrency: 4, headers: { Connection: 'close' }, timeoutMs: 30_000 });
+    // Frozen as soon as load is served: the first worker to speak after the thaw must not get its peers judged hung.
     await waitFor(() => keepAlive.answered >= 16 && fresh.answered > 0, 'the load to be served');
-    // The scenario: a service that has been serving for a while (half a second) when it freezes.
-    await sleep(500);
 
     frozen = [pulse.pid, ...workers];
     signalAll(frozen, 'SIGSTOP');

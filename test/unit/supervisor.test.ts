@@ -284,6 +284,22 @@ describe('Supervisor (unit, fake cluster and clock)', () => {
       expect(h.ready()).to.deep.equal([1]);
     });
 
+    it('a whole-service freeze where a worker speaks before the late tick: its message does not make its silent peer look hung', () => {
+      const h = harness();
+      h.supervisor.start(2);
+      h.bootAll();
+      h.advance(1000, { heartbeats: [1, 2] });
+      h.freeze(12_000);
+      // After the thaw, worker 1's report reaches the primary before the primary's own timer fires.
+      h.heartbeat(1);
+      h.supervisor.tick();
+      h.advance(HEARTBEAT_TIMEOUT_MS - 1500, { heartbeats: [1] });
+      expect(h.cluster.get(2).signals, 'the peer that has not spoken yet keeps its grace period').to.deep.equal([]);
+      expect(h.ready()).to.deep.equal([1, 2]);
+      h.advance(HEARTBEAT_TIMEOUT_MS * 2, { heartbeats: [1, 2] });
+      expect(h.cluster.forked).to.deep.equal([1, 2]);
+    });
+
     it('a pause of the primary alone also moves boot and drain deadlines', () => {
       const h = harness();
       h.supervisor.start(1);
