@@ -1,6 +1,6 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
-import { knexConfig, type DatabaseDeadlines, type DatabaseSettings, type KnexLogSink } from '../../knexfile.js';
+import { knexConfig, type DatabaseDeadlines, type DatabaseSettings, type KnexLogSink } from './knex-config.js';
 import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/logger.js';
 import { ThrottledLog } from '../shared/throttled-log.js';
@@ -68,14 +68,24 @@ function knexLogSink(log: Logger): KnexLogSink {
   };
 }
 
+export interface PoolOptions {
+  poolMax: number;
+  /** Where knex's warnings go (the console otherwise). */
+  log?: Logger;
+  /** The deadlines; without them (migrations, tools) statements may run as long as they need. */
+  settings?: DatabaseSettings;
+  /** What Postgres shows in pg_stat_activity (default `pulse`). */
+  applicationName?: string;
+}
+
 /**
  * A knex pool. With `settings` every statement is bounded (server and client side; behind
  * a transaction pooler the server side is the pooler's or the role's, checked once); in
  * any case a statement that missed its client deadline costs its connection. An SQLite
- * pool (one connection, knexfile.ts) has none of this: its statements run in-process and
+ * pool (one connection, knex-config.ts) has none of this: its statements run in-process and
  * cannot hang on a network; a lock held elsewhere is bounded by the busy timeout.
  */
-export function createDatabase(databaseUrl: string, poolMax: number, log?: Logger, settings?: DatabaseSettings): Database {
+export function createDatabase(databaseUrl: string, { poolMax, log, settings, applicationName }: PoolOptions): Database {
   const logSink = log && knexLogSink(log);
   if (databaseClientOf(databaseUrl) === 'sqlite') return knexFactory(knexConfig(databaseUrl, { poolMax, logSink, deadlines: settings }));
   const reaper = new DeadConnectionReaper();
@@ -85,7 +95,7 @@ export function createDatabase(databaseUrl: string, poolMax: number, log?: Logge
     // Once the connection is in the pool, so the check can use it.
     if (checkPooler) setImmediate(checkPooler);
   };
-  const db = knexFactory(knexConfig(databaseUrl, { poolMax, logSink, deadlines: settings, afterCreate }));
+  const db = knexFactory(knexConfig(databaseUrl, { poolMax, logSink, deadlines: settings, afterCreate, applicationName }));
   reaper.watch(db);
   reapers.set(db, reaper);
   return db;

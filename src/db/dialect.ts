@@ -5,7 +5,7 @@ import type { DatabaseClient } from './database-url.js';
  * The SQL that differs between PostgreSQL and SQLite, in one place. Timestamps: Postgres
  * stores timestamptz(3); SQLite stores integer milliseconds since the epoch (UTC), which
  * is what knex binds a Date as, so comparisons and the (created_at, id) order are the same,
- * and `created_at` is read back as a Date on both (knexfile.ts).
+ * and `created_at` is read back as a Date on both (knex-config.ts).
  */
 export interface SqlDialect {
   client: DatabaseClient;

@@ -15,10 +15,12 @@ function quoteIdentifier(name: string): string {
 
 /** Postgres: the database named at connection does not exist. */
 const INVALID_CATALOG_NAME = '3D000';
+/** How the migrations' connections show in pg_stat_activity: they may bypass a pooler (DATABASE_MIGRATION_URL). */
+export const MIGRATIONS_APPLICATION_NAME = 'pulse-migrations';
 
 /** Whether the URL's database accepts a connection; false only when it does not exist. */
 async function databaseExists(databaseUrl: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000, application_name: MIGRATIONS_APPLICATION_NAME });
   try {
     await client.connect();
     return true;
@@ -41,7 +43,7 @@ export async function ensureDatabaseExists(databaseUrl: string): Promise<boolean
   const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (!name || (await databaseExists(databaseUrl))) return false;
   url.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 5000, application_name: MIGRATIONS_APPLICATION_NAME });
   await client.connect();
   try {
     try {
@@ -109,7 +111,7 @@ function isConcurrentMigration(error: unknown): boolean {
 export async function runMigrations(databaseUrl: string, directory?: string): Promise<MigrationResult> {
   const target = parseDatabaseUrl(databaseUrl);
   const createdDatabase = target.client === 'sqlite' ? ensureSqliteFileExists(target.file) : await ensureDatabaseExists(databaseUrl);
-  const db = createDatabase(databaseUrl, 1);
+  const db = createDatabase(databaseUrl, { poolMax: 1, applicationName: MIGRATIONS_APPLICATION_NAME });
   const giveUpAt = Date.now() + CONCURRENT_MIGRATION_WAIT_MS;
   try {
     for (;;) {

@@ -2,7 +2,7 @@
 const MIN_CONNECTIONS_PER_WORKER = 2;
 
 /**
- * PostgreSQL only: an SQLite pool always has one connection (knexfile.ts), whatever size
+ * PostgreSQL only: an SQLite pool always has one connection (knex-config.ts), whatever size
  * the worker is given.
  *
  * How many Postgres connections one worker may open out of the host's budget

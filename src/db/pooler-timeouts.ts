@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { DatabaseSettings } from '../../knexfile.js';
+import type { DatabaseSettings } from './knex-config.js';
 import type { Logger } from '../shared/logger.js';
 
 export const POOLER_WITHOUT_SERVER_TIMEOUTS =

@@ -128,7 +128,7 @@ export class Primary {
         redis: config.redisUrl === undefined ? 'none' : redactUrl(config.redisUrl),
         shutdownTimeoutMs: config.shutdownTimeoutMs,
         build: readBuildInfo(),
-        // SQLite: one connection per pool (knexfile.ts), no budget to split.
+        // SQLite: one connection per pool (src/db/knex-config.ts), no budget to split.
         ...(database.client === 'postgres' && {
           databaseConnections: {
             hostBudget: config.databasePoolMax,

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { DATABASE_POOLERS, type DatabasePooler } from '../../knexfile.js';
+import { DATABASE_POOLERS, type DatabasePooler } from '../db/knex-config.js';
 import { DEFAULT_SQLITE_FILE, DatabaseUrlError, databaseUrlOf, parseDatabaseUrl, type DatabaseTarget } from '../db/database-url.js';
 import { ExitCode } from './exit-codes.js';
 

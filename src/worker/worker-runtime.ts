@@ -59,9 +59,9 @@ export async function runWorker(config: Config, channel: PrimaryChannel): Promis
   const log = createLogger('worker', config.logLevel).child({ worker: cluster.worker?.id ?? Number(process.env[WorkerEnv.id] ?? 0) });
   // The primary gives each worker its share of the host's DATABASE_POOL_MAX (one of it is the health connection).
   const poolSize = Number(process.env[WorkerEnv.databasePool]) || workerRequestPoolSize(config.databasePoolMax, config.workers);
-  const db = createDatabase(config.databaseUrl, poolSize, log, config);
+  const db = createDatabase(config.databaseUrl, { poolMax: poolSize, log, settings: config });
   // Health pings get their own connection: a saturated request pool is busy, not disconnected.
-  const healthDb = createDatabase(config.databaseUrl, 1, log, config);
+  const healthDb = createDatabase(config.databaseUrl, { poolMax: 1, log, settings: config });
   // Without REDIS_URL: no client; the primary counts the rate limits and there is no entry list cache.
   const redis = config.redisUrl === undefined ? undefined : createRedis(config.redisUrl, log);
   const metrics = createAppMetrics({ db, redis });

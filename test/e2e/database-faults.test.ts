@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { unavailableAnswerBoundMs } from '../../knexfile.js';
+import { unavailableAnswerBoundMs } from '../../src/db/knex-config.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { uniqueDatabaseUrl } from '../support/databases.js';
 import { sendJson, signUpThrough } from '../support/journal-client.js';

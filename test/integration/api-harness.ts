@@ -69,7 +69,7 @@ export async function startApi(options: HarnessOptions): Promise<ApiHarness> {
   });
   const log = createLogger('test', 'silent');
   // The worker's deadlines (DATABASE_*_TIMEOUT_MS; for SQLite, its busy timeout).
-  const db = createDatabase(options.appDatabaseUrl?.(databaseUrl) ?? databaseUrl, 5, undefined, config);
+  const db = createDatabase(options.appDatabaseUrl?.(databaseUrl) ?? databaseUrl, { poolMax: 5, settings: config });
   const redis = createRedis(config.redisUrl ?? TEST_REDIS_URL, log);
   if (!options.redisDown) await redis.connect();
   const metrics = createAppMetrics({ db, redis });

@@ -31,7 +31,7 @@ describe('database deadlines (real Postgres behind a TCP proxy)', function () {
     await proxy.start();
     const url = new URL(POSTGRES_ADMIN_URL);
     url.port = String(proxy.port);
-    db = createDatabase(url.toString(), 2, createLogger('test', 'silent'), DEADLINES);
+    db = createDatabase(url.toString(), { poolMax: 2, log: createLogger('test', 'silent'), settings: DEADLINES });
   });
   afterEach(async () => {
     await proxy.cut();
@@ -71,7 +71,7 @@ describe('database deadlines (real Postgres behind a TCP proxy)', function () {
   });
 
   it('a health ping whose answer is late destroys its connection at its deadline, so the next ping gets a new one', async () => {
-    const pingPool = createDatabase(db.client.config.connection.connectionString as string, 1);
+    const pingPool = createDatabase(db.client.config.connection.connectionString as string, { poolMax: 1 });
     try {
       expect(await pingDatabase(pingPool, 200)).to.equal(true);
       proxy.silenceExisting();

@@ -34,7 +34,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
 
   before(() => {
     // Only the metrics' pool gauge refers to it; never queried.
-    db = createDatabase(POSTGRES_ADMIN_URL, 1);
+    db = createDatabase(POSTGRES_ADMIN_URL, { poolMax: 1 });
   });
   beforeEach(() => {
     prefix = uniqueRedisPrefix('count');

@@ -39,7 +39,7 @@ export async function startLimitedApp(
   });
   const logs: LimitedApp['logs'] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
-  const db = createDatabase(config.databaseUrl, 1);
+  const db = createDatabase(config.databaseUrl, { poolMax: 1 });
   const redis = createRedis(redisUrl, log);
   await redis.connect();
   const metrics = createAppMetrics({ db, redis });

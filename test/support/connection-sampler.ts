@@ -44,13 +44,23 @@ export class CountSampler {
 }
 
 /** Connections Postgres itself holds open to one database, as pg_stat_activity lists them. */
-export async function postgresConnectionCounter(databaseName: string): Promise<{ count: () => Promise<number>; close: () => Promise<void> }> {
+/**
+ * Counts the connections to a database (pg_stat_activity). `exceptApplication`: leave out
+ * those of that application_name (e.g. the migrations', which may bypass a pooler).
+ */
+export async function postgresConnectionCounter(
+  databaseName: string,
+  exceptApplication?: string,
+): Promise<{ count: () => Promise<number>; close: () => Promise<void> }> {
   // Connected to the maintenance database: the sampler's own connection is never counted.
   const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
   await client.connect();
   return {
     count: async () => {
-      const result = await client.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1', [databaseName]);
+      const result = await client.query<{ n: number }>(
+        'select count(*)::int as n from pg_stat_activity where datname = $1 and application_name is distinct from $2',
+        [databaseName, exceptApplication ?? null],
+      );
       return result.rows[0]!.n;
     },
     close: () => client.end(),

@@ -19,7 +19,7 @@ describe('request metrics (unit): labelled by route pattern, never by raw URL', 
   let redis: RedisClient;
 
   before(async () => {
-    db = createDatabase(POSTGRES_ADMIN_URL, 1);
+    db = createDatabase(POSTGRES_ADMIN_URL, { poolMax: 1 });
     redis = createRedis(TEST_REDIS_URL, createLogger('test', 'silent'));
     await redis.connect();
     metrics = createAppMetrics({ db, redis });

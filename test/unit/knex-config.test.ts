@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import { expect } from 'chai';
-import { knexConfig } from '../../knexfile.js';
+import knexfile from '../../knexfile.js';
+import { knexConfig, MIGRATIONS_DIRECTORY } from '../../src/db/knex-config.js';
 
 const DEADLINES = { databaseConnectTimeoutMs: 2000, databaseAcquireTimeoutMs: 2000, databaseStatementTimeoutMs: 3000 };
 const connectionOf = (config: ReturnType<typeof knexConfig>) => config.connection as Record<string, unknown>;
@@ -25,5 +27,16 @@ describe('knexConfig (unit)', () => {
     const pragmas: string[] = [];
     await new Promise<void>((resolve, reject) => pool.afterCreate({ pragma: (source: string) => pragmas.push(source) }, (error) => (error ? reject(error) : resolve())));
     expect(pragmas).to.deep.equal(['busy_timeout = 3000', 'journal_mode = WAL', 'foreign_keys = ON']);
+  });
+
+  it("finds the compiled migrations, and knexfile.ts (the knex CLI's) gives the configuration Pulse uses", () => {
+    expect(fs.readdirSync(MIGRATIONS_DIRECTORY).filter((file) => file.endsWith('.js'))).to.not.be.empty;
+    const fromKnexfile = knexfile() as ReturnType<typeof knexConfig>;
+    expect(fromKnexfile.migrations).to.deep.include({ directory: MIGRATIONS_DIRECTORY });
+  });
+
+  it("names its Postgres connections in pg_stat_activity: `pulse`, or the application name asked for", () => {
+    expect(connectionOf(knexConfig('postgres://db/pulse'))).to.include({ application_name: 'pulse' });
+    expect(connectionOf(knexConfig('postgres://db/pulse', { applicationName: 'pulse-migrations' }))).to.include({ application_name: 'pulse-migrations' });
   });
 });
