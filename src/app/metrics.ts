@@ -31,6 +31,7 @@ export interface AppMetrics {
   httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
   rateLimitDecisions: Counter<'decision'>;
   cacheLookups: Counter<'cache' | 'result'>;
+  cacheWriteFailures: Counter<'write' | 'reason'>;
   redisBreaker: RedisBreakerMetrics;
 }
 
@@ -69,8 +70,14 @@ export function createAppMetrics(deps: { db: Database; redis: RedisClient | unde
   for (const decision of RATE_LIMIT_DECISIONS) rateLimitDecisions.inc({ decision }, 0);
   const cacheLookups = new Counter({
     name: 'pulse_cache_lookups_total',
-    help: 'Cache lookups by cache and result (hit, miss, error, bypassed; write_error, write_bypassed for stores and invalidations)',
+    help: 'Entry list cache lookups by cache and result (hit; miss; error: Redis failed; bypassed: skipped while the Redis breaker is open)',
     labelNames: ['cache', 'result'] as const,
+    registers: [registry],
+  });
+  const cacheWriteFailures = new Counter({
+    name: 'pulse_cache_write_failures_total',
+    help: 'Entry list cache writes Redis did not take, by write (store_count, store_first_page, invalidate) and reason (error, bypassed)',
+    labelNames: ['write', 'reason'] as const,
     registers: [registry],
   });
   const { redis } = deps;
@@ -121,5 +128,5 @@ export function createAppMetrics(deps: { db: Database; redis: RedisClient | unde
 
   const redisBreaker = createRedisBreakerMetrics(redis ? registry : new Registry());
 
-  return { registry, httpRequestsTotal, httpRequestDuration, rateLimitDecisions, cacheLookups, redisBreaker };
+  return { registry, httpRequestsTotal, httpRequestDuration, rateLimitDecisions, cacheLookups, cacheWriteFailures, redisBreaker };
 }

@@ -1,4 +1,4 @@
-import type { AppMetrics } from '../app/metrics.js';
+import type { Counter } from 'prom-client';
 import { withDeadline } from '../shared/deadline.js';
 import { isBreakerOpen, type RedisBreaker } from './redis-breaker.js';
 import type { RedisClient } from './redis.js';
@@ -22,11 +22,27 @@ function parseCount(raw: string): number | undefined {
 }
 
 type CacheName = 'entry_count' | 'entry_first_page';
-type LookupResult = 'hit' | 'miss' | 'error' | 'bypassed' | 'write_error' | 'write_bypassed';
 /** Why a Redis call failed: Redis failed it, or the open breaker skipped it. */
 type Failure = 'error' | 'bypassed';
+type LookupResult = 'hit' | 'miss' | Failure;
+type CacheWrite = 'store_count' | 'store_first_page' | 'invalidate';
 
 const failureOf = (error: unknown): Failure => (isBreakerOpen(error) ? 'bypassed' : 'error');
+
+/** Where the cache counts what happened (the app's metrics provide both). */
+export interface EntryListCacheMetrics {
+  /** pulse_cache_lookups_total: by cache and result (hit, miss, error, bypassed). */
+  cacheLookups: Counter<'cache' | 'result'>;
+  /** pulse_cache_write_failures_total: stores and invalidations Redis did not take, by write and reason. */
+  cacheWriteFailures: Counter<'write' | 'reason'>;
+}
+
+/**
+ * The name the write fence had when it fenced only counts (`count-fence:`). Set and checked
+ * beside the write fence so that workers of the previous release, still running during a
+ * rolling restart or a deploy host by host, and of this one fence each other.
+ */
+const PREVIOUS_RELEASE_FENCE = 'count-fence';
 
 export interface EntryListCacheOptions {
   writeFenceMs?: number;
@@ -42,9 +58,10 @@ export interface EntryListCacheOptions {
  * pulse_cache_lookups_total: error, or bypassed when the breaker skipped the call).
  *
  * A read after a successful write must see the write, from any worker:
- * - invalidate() deletes the count and the first page and sets a short write fence in one
- *   transaction, and the stores write only while no fence exists, so a value read before
- *   the write cannot land after the invalidation (see WRITE_FENCE_MS);
+ * - invalidate() deletes the count and the first page and sets a short write fence
+ *   (`<prefix>write-fence:user:<id>`) in one transaction, and the stores write only while no
+ *   fence exists, so a value read before the write cannot land after the invalidation (see
+ *   WRITE_FENCE_MS);
  * - when an invalidation fails (Redis away), stale values may still be cached: this
  *   worker stops using and storing that user's count and first page and retries the
  *   invalidation on that user's next lookup and when Redis is back.
@@ -61,7 +78,7 @@ export class EntryListCache {
     private readonly redis: RedisClient,
     private readonly breaker: RedisBreaker,
     private readonly keyPrefix: string,
-    private readonly metrics: AppMetrics,
+    private readonly metrics: EntryListCacheMetrics,
     private readonly ttlSeconds = 60,
     options: EntryListCacheOptions = {},
   ) {
@@ -76,9 +93,7 @@ export class EntryListCache {
 
   /** Stores a count just taken from the database, unless a write fenced it off. Never throws. */
   async setCount(userId: number, count: number): Promise<void> {
-    await this.store(userId, 'entry_count', () =>
-      this.redis.setUnlessFenced(this.countKey(userId), this.fenceKey(userId), count, this.ttlSeconds),
-    );
+    await this.store(userId, 'store_count', () => this.redis.setUnlessFenced(this.countKey(userId), this.fenceKeys(userId), count, this.ttlSeconds));
   }
 
   /** The cached JSON body of the unfiltered first page of `limit` entries, if any. */
@@ -88,8 +103,8 @@ export class EntryListCache {
 
   /** Stores a first page just built from the database, unless a write fenced it off. Never throws. */
   async setFirstPage(userId: number, limit: number, body: string): Promise<void> {
-    await this.store(userId, 'entry_first_page', () =>
-      this.redis.hSetUnlessFenced(this.firstPageKey(userId), this.fenceKey(userId), limit, body, this.ttlSeconds),
+    await this.store(userId, 'store_first_page', () =>
+      this.redis.hSetUnlessFenced(this.firstPageKey(userId), this.fenceKeys(userId), limit, body, this.ttlSeconds),
     );
   }
 
@@ -115,12 +130,12 @@ export class EntryListCache {
     }
   }
 
-  private async store(userId: number, cache: CacheName, write: () => Promise<unknown>): Promise<void> {
+  private async store(userId: number, write: CacheWrite, store: () => Promise<unknown>): Promise<void> {
     if (this.unconfirmedInvalidations.has(userId)) return;
     try {
-      await this.bounded(write, `store ${cache}`);
+      await this.bounded(store, write);
     } catch (error) {
-      this.countLookup(cache, `write_${failureOf(error)}`);
+      this.countWriteFailure(write, failureOf(error));
     }
   }
 
@@ -133,11 +148,13 @@ export class EntryListCache {
   private async tryInvalidate(userId: number): Promise<Failure | undefined> {
     this.invalidationAttempts += 1;
     const attempt = this.invalidationAttempts;
-    // One transaction: no store can land between the fence and the delete.
+    // One transaction: no store can land between the fences and the delete.
+    const [fence, previousReleaseFence] = this.fenceKeys(userId);
     const invalidation = () =>
       this.redis
         .multi()
-        .set(this.fenceKey(userId), '1', { PX: this.writeFenceMs })
+        .set(fence, '1', { PX: this.writeFenceMs })
+        .set(previousReleaseFence, '1', { PX: this.writeFenceMs })
         .del([this.countKey(userId), this.firstPageKey(userId)])
         .exec();
     try {
@@ -147,7 +164,7 @@ export class EntryListCache {
       return undefined;
     } catch (error) {
       const failure = failureOf(error);
-      this.countLookup('entry_count', `write_${failure}`);
+      this.countWriteFailure('invalidate', failure);
       this.unconfirmedInvalidations.set(userId, Math.max(attempt, this.unconfirmedInvalidations.get(userId) ?? 0));
       return failure;
     }
@@ -180,6 +197,10 @@ export class EntryListCache {
     this.metrics.cacheLookups.inc({ cache, result });
   }
 
+  private countWriteFailure(write: CacheWrite, reason: Failure): void {
+    this.metrics.cacheWriteFailures.inc({ write, reason });
+  }
+
   private countKey(userId: number): string {
     return `${this.keyPrefix}count:user:${userId}`;
   }
@@ -188,8 +209,9 @@ export class EntryListCache {
     return `${this.keyPrefix}first-page:user:${userId}`;
   }
 
-  private fenceKey(userId: number): string {
-    return `${this.keyPrefix}count-fence:user:${userId}`;
+  /** The user's write fence, and its name in the previous release. */
+  private fenceKeys(userId: number): [string, string] {
+    return [`${this.keyPrefix}write-fence:user:${userId}`, `${this.keyPrefix}${PREVIOUS_RELEASE_FENCE}:user:${userId}`];
   }
 }
 

@@ -233,7 +233,7 @@ forEachDatabase('journal API: /entries', (database) => {
       const created = await create(fay.token, entry({ text: 'one' }));
       const id = created.json.id as number;
       // Writes fence the cache for a while; let this test's reads store again.
-      await api.redis.del(`${api.config.redisKeyPrefix}count-fence:user:${fay.userId}`);
+      await api.redis.del(['write-fence', 'count-fence'].map((fence) => `${api.config.redisKeyPrefix}${fence}:user:${fay.userId}`));
 
       expect((await firstPage()).total).to.equal(1);
       expect(await api.redis.hGet(key, '10')).to.be.a('string');

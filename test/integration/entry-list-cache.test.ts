@@ -31,6 +31,12 @@ describe('entry count cache (Redis, shared by workers)', function () {
     }
     return counts;
   };
+  /** Failed writes as `<write>:<reason>` -> count. */
+  const writeFailures = async (metrics: AppMetrics) => {
+    const counts: Record<string, number> = {};
+    for (const v of (await metrics.cacheWriteFailures.get()).values) counts[`${v.labels.write}:${v.labels.reason}`] = v.value;
+    return counts;
+  };
 
   before(() => {
     // Only the metrics' pool gauge refers to it; never queried.
@@ -84,9 +90,23 @@ describe('entry count cache (Redis, shared by workers)', function () {
     expect(await writer.getCount(5)).to.equal(undefined);
 
     // Once the write fence is gone, counts are cached again.
-    await waitFor(async () => (await redisA.exists(`${prefix}count-fence:user:5`)) === 0, 'the fence to expire', 5000, 25);
+    await waitFor(async () => (await redisA.exists(`${prefix}write-fence:user:5`)) === 0, 'the fence to expire', 5000, 25);
     await reader.setCount(5, 4);
     expect(await writer.getCount(5)).to.equal(4);
+  });
+
+  it("fences with the previous release's workers (a rolling deploy runs both): its fence refuses stores, and an invalidation sets it too", async () => {
+    const redis = await connect();
+    const cache = new EntryListCache(redis, testBreaker(), prefix, metricsFor(redis));
+    // A worker of the previous release wrote an entry of user 6: only its fence, `count-fence:`, is set.
+    await redis.set(`${prefix}count-fence:user:6`, '1', { PX: 60_000 });
+    await cache.setCount(6, 3);
+    await cache.setFirstPage(6, 10, '{"entries":[]}');
+    expect(await redis.exists([`${prefix}count:user:6`, `${prefix}first-page:user:6`]), 'nothing stored').to.equal(0);
+    // This release's invalidation fences the previous release's stores as well.
+    await cache.invalidate(9);
+    expect(await redis.pTTL(`${prefix}count-fence:user:9`)).to.be.within(1, 10_000);
+    expect(await redis.pTTL(`${prefix}write-fence:user:9`)).to.be.within(1, 10_000);
   });
 
   it('a count stored just before an invalidation is dropped by it', async () => {
@@ -118,7 +138,8 @@ describe('entry count cache (Redis, shared by workers)', function () {
     await cache.invalidate(1);
     // The failed invalidation is redone first on the next lookup (which fails again).
     expect(await cache.getCount(1)).to.equal(undefined);
-    expect(await lookups(metrics)).to.deep.equal({ error: 2, write_error: 3 });
+    expect(await lookups(metrics)).to.deep.equal({ error: 2 });
+    expect(await writeFailures(metrics)).to.deep.equal({ 'store_count:error': 1, 'invalidate:error': 2 });
   });
 
   describe('with its own redis-server', function () {
@@ -148,7 +169,8 @@ describe('entry count cache (Redis, shared by workers)', function () {
       expect(await cache.getCount(1)).to.equal(undefined); // nothing persisted
       await cache.setCount(1, 12);
       expect(await cache.getCount(1)).to.equal(12);
-      expect(await lookups(metrics)).to.deep.equal({ error: 1, write_error: 1, miss: 1, hit: 1 });
+      expect(await lookups(metrics)).to.deep.equal({ error: 1, miss: 1, hit: 1 });
+      expect(await writeFailures(metrics)).to.deep.equal({ 'store_count:error': 1 });
     });
 
     it('does not wait on a frozen Redis beyond its short deadline', async () => {
@@ -172,7 +194,8 @@ describe('entry count cache (Redis, shared by workers)', function () {
       } finally {
         server.unfreeze();
       }
-      expect(await lookups(metrics)).to.deep.equal({ error: 1, write_error: 1 });
+      expect(await lookups(metrics)).to.deep.equal({ error: 1 });
+      expect(await writeFailures(metrics)).to.deep.equal({ 'store_count:error': 1 });
       // Each call waited for its 250 ms deadline (Redis was asked), and not much longer.
       for (const waitedMs of waits) expect(waitedMs).to.be.within(200, 1000);
     });
@@ -193,7 +216,7 @@ describe('entry count cache (Redis, shared by workers)', function () {
       expect(await direct.get(`${prefix}count:user:8`)).to.equal('1');
       // Retried as soon as the client is back, without waiting for a lookup of user 7.
       await waitFor(async () => (await direct.exists(`${prefix}count:user:7`)) === 0, 'the invalidation to be redone');
-      expect(await direct.exists(`${prefix}count-fence:user:7`)).to.equal(1);
+      expect(await direct.exists([`${prefix}write-fence:user:7`, `${prefix}count-fence:user:7`]), 'both fences set').to.equal(2);
       expect(await cache.getCount(7)).to.equal(undefined);
       expect(await cache.getCount(8)).to.equal(1);
     });
