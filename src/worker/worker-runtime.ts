@@ -16,7 +16,7 @@ import { answerClientErrorsWithJson } from './client-errors.js';
 import { ConnectionDrainer } from './connection-drainer.js';
 import { limitConnections } from './connection-limit.js';
 import { ConnectionTracker } from './connection-tracker.js';
-import { HealthProbe } from './health-reporter.js';
+import { HealthProbe } from './health-probe.js';
 import { ConnectionTimeouts } from './connection-timeouts.js';
 import { listenTarget } from './listen-target.js';
 import type { PrimaryChannel } from './primary-channel.js';
