@@ -11,7 +11,8 @@ const MAX_PASSWORD_BYTES = 72;
 const MAX_CATEGORY_LENGTH = 100;
 const MAX_LIMIT = 100;
 const BIGINT_MAX = 2n ** 63n - 1n;
-const EMAIL_FORMAT = /^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$/;
+/** A domain with a top-level part of two letters or more, or a single label (`localhost`, an intranet host). */
+const EMAIL_FORMAT = /^[a-z0-9._%+-]+@(?:[a-z0-9.-]+\.[a-z]{2,}|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)$/;
 
 /** Postgres text cannot hold NUL; reject it here instead of failing in the driver. */
 const storable = (value: string) => !value.includes('\u0000');

@@ -35,6 +35,8 @@ forEachDatabase('journal API: /register and /login', (database) => {
       ['a blank email', { email: '   ', password: 'secret123' }, 'email is required'],
       ['an email without @', { email: 'nope.example.com', password: 'secret123' }, 'invalid email format'],
       ['an email with SQL in it', { email: "a'; drop table users;--@x.io", password: 'secret123' }, 'invalid email format'],
+      ['an email whose domain is one bad label', { email: 'user@-host', password: 'secret123' }, 'invalid email format'],
+      ['an email whose top-level part is one letter', { email: 'user@example.c', password: 'secret123' }, 'invalid email format'],
       ['an overlong email', { email: `${'a'.repeat(250)}@example.com`, password: 'secret123' }, 'invalid email format'],
       ['a missing password (after a bad email)', { email: 'bad' }, 'invalid email format'],
       ['a missing password', { email: 'x@example.com' }, 'password is required'],
@@ -59,6 +61,13 @@ forEachDatabase('journal API: /register and /login', (database) => {
       const again = await register({ email: 'mixed.case@example.com', password: 'other-password' });
       expect(again.status).to.equal(409);
       expect(again.json).to.deep.equal({ success: false, message: 'Email already registered' });
+    });
+
+    it('accepts a single-label domain (user@localhost, an intranet host), as the original did, and logs it in', async () => {
+      for (const email of ['user@localhost', 'ops@intranet-01']) {
+        expect((await register({ email, password: 'secret123' })).status, email).to.equal(201);
+        expect((await login({ email, password: 'secret123' })).status, email).to.equal(200);
+      }
     });
 
     it('lets exactly one of many concurrent duplicate registrations win (unique constraint)', async () => {
